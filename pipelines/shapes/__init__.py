@@ -1,0 +1,1 @@
+"""The shapes world: scenes, captions, rendering and a classical judge for the bundled model."""

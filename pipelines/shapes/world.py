@@ -1,0 +1,111 @@
+"""The world the bundled `shapes` model draws: one filled shape on a plain background.
+
+A `Scene` names every attribute; `caption()` says some or all of them in words, following a small
+grammar with paraphrases. Attributes left out of a caption are free.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+IMAGE_SIZE = 128
+
+SHAPES = ("circle", "square", "triangle", "star")
+COLORS = {
+    "red": (220, 40, 40),
+    "orange": (245, 140, 30),
+    "yellow": (240, 220, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "purple": (140, 60, 190),
+    "white": (245, 245, 245),
+    "black": (20, 20, 20),
+    "gray": (128, 128, 128),
+}
+SIZES = {"small": 0.30, "large": 0.55}  # shape width as a fraction of the image width
+POSITIONS = {  # grid cell of the shape's centre: (column, row), each in {0, 1, 2}
+    "center": (1, 1), "left": (0, 1), "right": (2, 1), "top": (1, 0), "bottom": (1, 2),
+    "top left": (0, 0), "top right": (2, 0), "bottom left": (0, 2), "bottom right": (2, 2),
+}
+ATTRIBUTES = ("shape", "color", "background", "size", "position")
+
+
+@dataclass(frozen=True)
+class Scene:
+    shape: str
+    color: str
+    background: str
+    size: str
+    position: str
+
+    def __post_init__(self):
+        for name, allowed in (("shape", SHAPES), ("color", COLORS), ("background", COLORS),
+                              ("size", SIZES), ("position", POSITIONS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {sorted(allowed)}, got {getattr(self, name)!r}")
+        if self.color == self.background:
+            raise ValueError("the shape colour and the background colour must differ")
+
+
+def random_scene(rng: random.Random) -> Scene:
+    color, background = rng.sample(sorted(COLORS), 2)
+    return Scene(rng.choice(SHAPES), color, background, rng.choice(sorted(SIZES)), rng.choice(sorted(POSITIONS)))
+
+
+def all_scenes() -> list[Scene]:
+    return [Scene(s, c, b, z, p) for s in SHAPES for c in COLORS for b in COLORS if c != b
+            for z in SIZES for p in POSITIONS]
+
+
+_PLACE_PHRASES = {
+    "center": ["in the center", "in the middle", "centered"],
+    "left": ["on the left", "at the left"],
+    "right": ["on the right", "at the right"],
+    "top": ["at the top", "on top"],
+    "bottom": ["at the bottom", "on the bottom"],
+}
+
+
+def _place_phrase(position: str, rng: random.Random) -> str:
+    if position in _PLACE_PHRASES:
+        return rng.choice(_PLACE_PHRASES[position])
+    return rng.choice([f"in the {position}", f"at the {position}", f"{position} corner"])
+
+
+def caption(scene: Scene, rng: random.Random, keep: frozenset[str] | None = None) -> str:
+    """Describe `scene`, saying only the attributes in `keep` (all of them when None); the shape is
+    named when kept, else called "shape"."""
+    keep = frozenset(ATTRIBUTES) if keep is None else keep
+    noun = scene.shape if "shape" in keep else "shape"
+    adjectives = [a for a in (scene.size if "size" in keep else None,
+                              scene.color if "color" in keep else None) if a]
+    place = scene.position if "position" in keep else None
+    background = scene.background if "background" in keep else None
+    style = rng.randrange(3)
+    if style == 0:  # "a large red circle in the top left on a blue background"
+        text = " ".join(["a", *adjectives, noun])
+        if place:
+            text += " " + _place_phrase(place, rng)
+        if background:
+            text += " " + rng.choice([f"on a {background} background", f"against {background}",
+                                      f"with a {background} background"])
+        return text
+    if style == 1:  # "small green star, bottom right, white background"
+        parts = [" ".join([*adjectives, noun])]
+        if place:
+            parts.append(place)
+        if background:
+            parts.append(f"{background} background")
+        return ", ".join(parts)
+    # "a blue background with a large red circle at the top left"
+    text = " ".join(["a", *adjectives, noun])
+    if place:
+        text += " " + _place_phrase(place, rng)
+    if background:
+        text = f"a {background} background with " + text
+    return text
+
+
+def random_keep(rng: random.Random, p_each: float = 0.8) -> frozenset[str]:
+    """A random subset of attributes to mention: each kept with probability `p_each`."""
+    return frozenset(a for a in ATTRIBUTES if rng.random() < p_each)

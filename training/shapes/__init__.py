@@ -1,0 +1,1 @@
+"""Training recipe for the bundled `shapes` model (see training/README.md)."""

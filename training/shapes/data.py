@@ -1,0 +1,50 @@
+"""Training data for the shapes model: scenes rendered on the fly from fixed seeds."""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+from pipelines.shapes.render import condition_map, render, shape_geometry
+from pipelines.shapes.world import POSITIONS, Scene, caption, random_keep, random_scene
+
+
+def to_tensor(image) -> torch.Tensor:
+    """PIL RGB -> float tensor in [-1, 1], channels first."""
+    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)
+
+
+def render_pool(count: int, seed: int, conditions: tuple[str, ...] = ()):
+    """`count` random scenes with their geometry, images and (optionally) condition maps, as uint8 tensors."""
+    rng = random.Random(seed)
+    scenes, images, maps = [], [], {k: [] for k in conditions}
+    for _ in range(count):
+        scene = random_scene(rng)
+        geometry = shape_geometry(scene, rng)
+        scenes.append(scene)
+        images.append(np.asarray(render(scene, geometry=geometry)))
+        for kind in conditions:
+            maps[kind].append(np.asarray(condition_map(kind, scene, geometry)))
+    as_tensor = lambda arrays: torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return scenes, as_tensor(images), {k: as_tensor(v) for k, v in maps.items()}
+
+
+def uint8_to_unit(batch: torch.Tensor) -> torch.Tensor:
+    return batch.float() / 127.5 - 1.0
+
+
+def training_captions(scenes: list[Scene], rng: random.Random, p_empty: float = 0.1,
+                      p_wrong_position: float = 0.0) -> list[str]:
+    """Captions for a batch: attributes dropped at random, the empty caption with `p_empty` (for
+    classifier-free guidance), and a wrong position with `p_wrong_position` (teaches an adapter to win)."""
+    out = []
+    for scene in scenes:
+        if rng.random() < p_empty:
+            out.append("")
+            continue
+        if rng.random() < p_wrong_position:
+            scene = Scene(scene.shape, scene.color, scene.background, scene.size,
+                          rng.choice([p for p in POSITIONS if p != scene.position]))
+        out.append(caption(scene, rng, random_keep(rng)))
+    return out

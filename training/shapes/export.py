@@ -1,0 +1,69 @@
+"""Assemble the bundled model folder (diffusers format, fp16 safetensors) from the training runs.
+
+    python -m training.shapes.export --runs runs/shapes --out assets/shapes
+    python -m training.shapes.export --placeholder --out DIR   # random weights, same layout
+
+Layout: the StableDiffusionPipeline folder, plus adapters/{sketch,edge,depth} (T2IAdapter folders)."""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+import torch
+
+from .architecture import ADAPTER, build_components
+from .tokenizer import build_tokenizer
+
+ADAPTER_KINDS = ("sketch", "edge", "depth")
+
+
+def save_tokenizer(tokenizer, folder: pathlib.Path):
+    tokenizer.save_pretrained(folder)
+    # vocab.json / merges.txt too, so tools that read CLIP's classic files (and from_single_file) work.
+    vocab = tokenizer.get_vocab()
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
+    merges = tokenizer.backend_tokenizer.model.__getstate__()  # bytes of the BPE model's JSON
+    bpe = json.loads(merges)
+    lines = [" ".join(m) if isinstance(m, list) else m for m in bpe["merges"]]
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(lines) + "\n")
+
+
+def export(out: pathlib.Path, runs: pathlib.Path | None):
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, T2IAdapter, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    tokenizer = build_tokenizer()
+    components = build_components(tokenizer)
+    if runs is not None:
+        components["vae"] = AutoencoderKL.from_pretrained(runs / "vae")
+        components["unet"] = UNet2DConditionModel.from_pretrained(runs / "unet" / "unet")
+        components["text_encoder"] = CLIPTextModel.from_pretrained(runs / "unet" / "text_encoder")
+    pipe = StableDiffusionPipeline(**components, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.to(torch.float16)
+    pipe.save_pretrained(out, safe_serialization=True)
+    save_tokenizer(tokenizer, out / "tokenizer")
+    for kind in ADAPTER_KINDS:
+        source = runs / "adapters" / kind if runs is not None else None
+        if source is not None and (source / "config.json").exists():
+            adapter = T2IAdapter.from_pretrained(source)
+        elif runs is None:
+            torch.manual_seed(ADAPTER_KINDS.index(kind))
+            adapter = T2IAdapter(**ADAPTER)
+        else:
+            continue
+        adapter.to(torch.float16).save_pretrained(out / "adapters" / kind, safe_serialization=True)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", default="runs/shapes")
+    parser.add_argument("--out", default="assets/shapes")
+    parser.add_argument("--placeholder", action="store_true", help="random weights (for code paths only)")
+    args = parser.parse_args(argv)
+    export(pathlib.Path(args.out), None if args.placeholder else pathlib.Path(args.runs))
+
+
+if __name__ == "__main__":
+    main()
