@@ -109,3 +109,26 @@ def caption(scene: Scene, rng: random.Random, keep: frozenset[str] | None = None
 def random_keep(rng: random.Random, p_each: float = 0.8) -> frozenset[str]:
     """A random subset of attributes to mention: each kept with probability `p_each`."""
     return frozenset(a for a in ATTRIBUTES if rng.random() < p_each)
+
+
+def is_held_out(scene: Scene) -> bool:
+    """About 10% of all scenes never appear in training: prompts that fully describe one of them cannot
+    have been seen verbatim, so they measure what the model understood rather than what it memorised."""
+    import zlib
+
+    key = f"{scene.shape}|{scene.color}|{scene.background}|{scene.size}|{scene.position}"
+    return zlib.crc32(key.encode()) % 10 == 0
+
+
+def training_scene(rng: random.Random) -> Scene:
+    while True:
+        scene = random_scene(rng)
+        if not is_held_out(scene):
+            return scene
+
+
+def evaluation_prompts(count: int, seed: int = 1234) -> list[tuple[Scene, str]]:
+    """`count` held-out scenes, each with a caption that names all of its attributes."""
+    rng = random.Random(seed)
+    held_out = [s for s in all_scenes() if is_held_out(s)]
+    return [(scene, caption(scene, rng)) for scene in rng.sample(held_out, count)]

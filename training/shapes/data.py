@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from pipelines.shapes.render import condition_map, render, shape_geometry
-from pipelines.shapes.world import POSITIONS, Scene, caption, random_keep, random_scene
+from pipelines.shapes.world import POSITIONS, Scene, caption, random_keep, training_scene
 
 
 def to_tensor(image) -> torch.Tensor:
@@ -20,7 +20,7 @@ def render_pool(count: int, seed: int, conditions: tuple[str, ...] = ()):
     rng = random.Random(seed)
     scenes, images, maps = [], [], {k: [] for k in conditions}
     for _ in range(count):
-        scene = random_scene(rng)
+        scene = training_scene(rng)
         geometry = shape_geometry(scene, rng)
         scenes.append(scene)
         images.append(np.asarray(render(scene, geometry=geometry)))
