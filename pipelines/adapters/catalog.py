@@ -89,7 +89,7 @@ def download_command(spec: AdapterSpec) -> str:
     return f"python -m studio download --adapter {spec.family}/{spec.kind}"
 
 
-def local_adapter_dir(spec: AdapterSpec) -> Path | None:
+def local_adapter_dir(spec: AdapterSpec, cache_dir: str | Path | None = None) -> Path | None:
     """The folder holding the adapter's config.json, on disk or in the Hugging Face cache; None when absent."""
     if spec.is_local:
         folder = Path(spec.source) / (spec.subfolder or "")
@@ -97,7 +97,7 @@ def local_adapter_dir(spec: AdapterSpec) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 
     filename = f"{spec.subfolder}/config.json" if spec.subfolder else "config.json"
-    cached = try_to_load_from_cache(spec.source, filename)
+    cached = try_to_load_from_cache(spec.source, filename, cache_dir=cache_dir)
     if not isinstance(cached, str):
         return None
     folder = Path(cached).parent
@@ -105,17 +105,17 @@ def local_adapter_dir(spec: AdapterSpec) -> Path | None:
     return folder if has_weights else None
 
 
-def is_available(spec: AdapterSpec) -> bool:
-    return local_adapter_dir(spec) is not None
+def is_available(spec: AdapterSpec, cache_dir: str | Path | None = None) -> bool:
+    return local_adapter_dir(spec, cache_dir) is not None
 
 
-def load_adapter(spec: AdapterSpec, *, device=None, dtype=None):
+def load_adapter(spec: AdapterSpec, *, device=None, dtype=None, cache_dir: str | Path | None = None):
     """Load the adapter's weights from disk (never from the network). A missing download is a clear error
     that names the command to fetch it. Callers cache the result: an adapter loads once."""
     import torch
     from diffusers import T2IAdapter
 
-    folder = local_adapter_dir(spec)
+    folder = local_adapter_dir(spec, cache_dir)
     if folder is None:
         where = spec.source if spec.is_local else f"{spec.source} (not in the Hugging Face cache)"
         raise InvalidRequest("adapters", f"the {spec.kind!r} adapter for {spec.family!r} models is not downloaded: "

@@ -31,24 +31,25 @@ def _is_model_folder(folder: Path) -> bool:
     return (folder / "config.json").is_file() and any(path.is_file() for path in weights)
 
 
-def _cached_snapshot(repo_id: str) -> Path | None:
+def _cached_snapshot(repo_id: str, cache_dir: str | Path | None = None) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 
-    config = try_to_load_from_cache(repo_id, "config.json")
+    config = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir)
     if not isinstance(config, str):
         return None
     folder = Path(config).parent
     return folder if _is_model_folder(folder) else None
 
 
-def find_depth_model(model: str | None = None, models_dir: str | Path | None = None) -> Path | None:
+def find_depth_model(model: str | None = None, models_dir: str | Path | None = None,
+                     cache_dir: str | Path | None = None) -> Path | None:
     """The folder of the depth estimator to use: `model` (a folder or a cached hub id) when given,
     else the first one present on disk. None when there is none."""
     if model:
         folder = Path(model).expanduser()
         if folder.is_dir():
             return folder if _is_model_folder(folder) else None
-        return _cached_snapshot(model) if "/" in model else None
+        return _cached_snapshot(model, cache_dir) if "/" in model else None
     candidates = []
     if os.environ.get(ENV_VARIABLE):
         candidates.append(Path(os.environ[ENV_VARIABLE]).expanduser())
@@ -58,7 +59,7 @@ def find_depth_model(model: str | None = None, models_dir: str | Path | None = N
         if folder.is_dir() and _is_model_folder(folder):
             return folder
     for repo_id in KNOWN_DEPTH_MODELS:
-        snapshot = _cached_snapshot(repo_id)
+        snapshot = _cached_snapshot(repo_id, cache_dir)
         if snapshot is not None:
             return snapshot
     return None
@@ -86,13 +87,14 @@ class DepthEstimators:
     """Loaded depth estimators keyed by folder, so each loads once. Owned by whoever serves requests
     (the registry, the UI); a fresh instance per call also works, only slower."""
 
-    def __init__(self, models_dir: str | Path | None = None):
+    def __init__(self, models_dir: str | Path | None = None, cache_dir: str | Path | None = None):
         self.models_dir = models_dir
+        self.cache_dir = cache_dir  # the Hugging Face hub cache; None: the default one
         self._loaded: dict[str, object] = {}
         self._lock = threading.Lock()
 
     def estimator(self, model: str | None = None):
-        folder = find_depth_model(model, self.models_dir)
+        folder = find_depth_model(model, self.models_dir, self.cache_dir)
         if folder is None:
             wanted = f"the depth-estimation model {model!r} is not on disk" if model else \
                 "no depth-estimation model is on disk"
