@@ -145,8 +145,8 @@ def test_unknown_kind_and_weight_out_of_range_are_errors():
     image, _ = _scene()
     with pytest.raises(InvalidRequest, match="kind must be one of"):
         prepare_condition(AdapterInput("scribble", image), 64, 64)
-    with pytest.raises(InvalidRequest, match="weight must be from 0.0 to 2.0"):
-        prepare_condition(AdapterInput("edge", image, weight=3.0), 64, 64)
+    with pytest.raises(InvalidRequest, match="weight must be from 0.0 to 4.0"):
+        prepare_condition(AdapterInput("edge", image, weight=4.5), 64, 64)
 
 
 def test_learned_sketch_falls_back_to_the_built_in_extractor_and_says_so():

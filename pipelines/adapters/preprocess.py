@@ -18,7 +18,7 @@ from .depth import DepthEstimators
 from .image_io import load_condition_image
 
 FIELD = "adapters"
-WEIGHT_RANGE = (0.0, 2.0)
+WEIGHT_RANGE = (0.0, 4.0)  # the same range the core validates (pipelines.validation)
 STROKE_KINDS = ("sketch", "edge", "lineart")  # white lines on black
 GRAY_KINDS = STROKE_KINDS + ("depth", "depth_zoe")  # single-channel maps (colour ones keep their colours)
 ALL_KINDS = tuple(sorted({kind for table in ADAPTERS.values() for kind in table}))
