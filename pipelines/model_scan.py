@@ -1,0 +1,109 @@
+"""Scan a models folder: diffusers folders, DreamBooth checkpoint-N folders, single files and LoRAs.
+
+A sidecar `<name>.studio.json` (or `studio.json` inside a folder) may say
+{"trigger_words": [...], "base": KEY, "family": "sd1", "type": "lora"}.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.catalog import (FAMILIES, HUB_MODELS, LoraSpec, ModelSpec, diffusers_variant,
+                               family_of_diffusers_folder, read_json)
+
+SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
+LORA_FILE_NAMES = ("pytorch_lora_weights.safetensors",)
+
+
+def sidecar_for(path: Path) -> dict:
+    if path.is_dir():
+        return read_json(path / "studio.json")
+    return read_json(path.with_name(path.stem + ".studio.json"))
+
+
+def _words(sidecar: dict) -> tuple[str, ...]:
+    words = sidecar.get("trigger_words") or ()
+    return tuple(str(w) for w in words) if isinstance(words, (list, tuple)) else (str(words),)
+
+
+def _family(sidecar: dict, detected: str) -> str:
+    family = sidecar.get("family")
+    return family if family in FAMILIES else detected
+
+
+def single_file_family(path: Path) -> str:
+    """Family of a .safetensors/.ckpt, from its state-dict keys (the checkpoints helper's detector)."""
+    try:
+        from pipelines.checkpoints.single_file import detect_family
+    except ImportError:
+        return "sd1"
+    try:
+        return detect_family(str(path))
+    except Exception:  # unreadable here; loading it will report the real problem
+        return "sd1"
+
+
+def spec_for_path(path: Path, key: str | None = None) -> ModelSpec | LoraSpec | None:
+    """What a path in the models folder (or given as --model) is, or None when it is not a model."""
+    key = key or (path.stem if path.is_file() else path.name)
+    sidecar = sidecar_for(path)
+    if path.is_dir():
+        if any((path / name).exists() for name in LORA_FILE_NAMES) or sidecar.get("type") == "lora":
+            lora_file = next((path / n for n in LORA_FILE_NAMES if (path / n).exists()), path)
+            return LoraSpec(key, str(lora_file), sidecar.get("base"), _words(sidecar))
+        if (path / "model_index.json").exists():
+            return ModelSpec(key, _family(sidecar, family_of_diffusers_folder(path)), str(path), "diffusers",
+                             variant=diffusers_variant(path), base=sidecar.get("base"),
+                             trigger_words=_words(sidecar), description=f"diffusers folder {path.name}")
+        unet = path / "unet" if (path / "unet" / "config.json").exists() else None
+        if unet is not None:  # a UNet-only training checkpoint: the rest comes from its base
+            base = sidecar.get("base") or _parent_model(path)
+            return ModelSpec(key, _family(sidecar, family_of_diffusers_folder(path)), str(path), "diffusers",
+                             available=base is not None, base=base, unet_path=str(unet),
+                             trigger_words=_words(sidecar), description=f"UNet checkpoint {path.name}")
+        return None
+    if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
+        if sidecar.get("type") == "lora":
+            return LoraSpec(key, str(path), sidecar.get("base"), _words(sidecar))
+        family = sidecar.get("family")
+        if family not in FAMILIES:
+            family = single_file_family(path) if path.suffix.lower() == ".safetensors" else "sd1"
+        return ModelSpec(key, family, str(path), "single_file", base=sidecar.get("base"),
+                         trigger_words=_words(sidecar), description=f"single file {path.name}")
+    return None
+
+
+def _parent_model(checkpoint: Path) -> str | None:
+    parent = checkpoint.parent
+    return str(parent) if (parent / "model_index.json").exists() else None
+
+
+def scan_models_dir(models_dir: Path | None) -> tuple[dict[str, ModelSpec], dict[str, LoraSpec]]:
+    models: dict[str, ModelSpec] = {}
+    loras: dict[str, LoraSpec] = {}
+    if models_dir is None or not models_dir.is_dir():
+        return models, loras
+
+    def add(spec):
+        if spec is None:
+            return
+        table = loras if isinstance(spec, LoraSpec) else models
+        key = spec.key
+        if key in table or key in HUB_MODELS or key == "shapes":
+            key = Path(spec.source if isinstance(spec, ModelSpec) else spec.path).name
+        table[key] = _rekey(spec, key)
+
+    for entry in sorted(models_dir.iterdir()):
+        if entry.name.startswith(".") or entry.name in HUB_MODELS:
+            continue  # models/<builtin key> holds a built-in model's weights (see catalog.hub_spec)
+        add(spec_for_path(entry))
+        if entry.is_dir() and not (entry / LORA_FILE_NAMES[0]).exists():
+            for child in sorted(entry.glob("checkpoint-*")):
+                if child.is_dir():
+                    add(spec_for_path(child, key=f"{entry.name}/{child.name}"))
+    return models, loras
+
+
+def _rekey(spec, key: str):
+    from dataclasses import replace
+
+    return spec if spec.key == key else replace(spec, key=key)

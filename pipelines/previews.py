@@ -1,0 +1,91 @@
+"""Turning latents into pictures: the full VAE decode for results, a cheap linear preview for progress.
+
+The preview is a fixed per-model linear map latent channels -> RGB (plus a bias), fitted once from the
+model's own VAE: a few smooth synthetic colour images are encoded, and least squares relates each latent
+pixel to the average colour of the 8x8 block it came from. That costs one small encode per model, then a
+preview is a matrix product, cheap enough for every step on any model, which a real decode of a 1024px
+SDXL latent is not. It works for any VAE, so no hard-coded per-family constants are needed.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+PROBE_IMAGES = 12
+PROBE_SIZE = 64
+
+
+def pipeline_latents_to_vae(vae, latents: torch.Tensor) -> torch.Tensor:
+    """Undo the pipeline's latent scaling (and SDXL-style mean/std normalisation when the VAE has it)."""
+    config = vae.config
+    mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
+    if mean is not None and std is not None:
+        channels = latents.shape[1]
+        mean_t = torch.tensor(mean).view(1, channels, 1, 1).to(latents.device, latents.dtype)
+        std_t = torch.tensor(std).view(1, channels, 1, 1).to(latents.device, latents.dtype)
+        return latents * std_t / config.scaling_factor + mean_t
+    return latents / config.scaling_factor
+
+
+def vae_latents_to_pipeline(vae, latents: torch.Tensor) -> torch.Tensor:
+    config = vae.config
+    mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
+    if mean is not None and std is not None:
+        channels = latents.shape[1]
+        mean_t = torch.tensor(mean).view(1, channels, 1, 1).to(latents.device, latents.dtype)
+        std_t = torch.tensor(std).view(1, channels, 1, 1).to(latents.device, latents.dtype)
+        return (latents - mean_t) * config.scaling_factor / std_t
+    return latents * config.scaling_factor
+
+
+def to_pil(images: torch.Tensor) -> list[Image.Image]:
+    """(N, 3, H, W) in [-1, 1] -> RGB PIL images."""
+    array = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(a, "RGB") for a in array]
+
+
+@torch.inference_mode()
+def decode(vae, latents: torch.Tensor) -> list[Image.Image]:
+    """Full-quality decode of pipeline latents with the shared VAE (never changing its dtype)."""
+    vae_dtype = next(vae.parameters()).dtype
+    scaled = pipeline_latents_to_vae(vae, latents.to(vae_dtype))
+    return to_pil(vae.decode(scaled, return_dict=False)[0])
+
+
+def _probe_images(rng: np.random.Generator) -> np.ndarray:
+    """Smooth random colour fields plus flat primaries and greys: (N, 3, S, S) in [-1, 1]."""
+    images = []
+    for k in range(PROBE_IMAGES):
+        if k < 6:
+            colour = rng.uniform(-1, 1, size=(3, 1, 1)) if k >= 2 else np.full((3, 1, 1), 1.0 - 2 * k)
+            images.append(np.broadcast_to(colour, (3, PROBE_SIZE, PROBE_SIZE)))
+        else:
+            coarse = torch.from_numpy(rng.uniform(-1, 1, size=(1, 3, 4, 4)).astype(np.float32))
+            images.append(torch.nn.functional.interpolate(coarse, size=PROBE_SIZE, mode="bilinear",
+                                                          align_corners=True)[0].numpy())
+    return np.stack(images).astype(np.float32)
+
+
+@torch.inference_mode()
+def fit_linear_preview(vae) -> torch.Tensor:
+    """A (channels + 1, 3) matrix mapping [latent, 1] to RGB in [-1, 1], fitted from this VAE."""
+    device, dtype = next(vae.parameters()).device, next(vae.parameters()).dtype
+    pixels = torch.from_numpy(_probe_images(np.random.default_rng(0)))
+    latents = vae.encode(pixels.to(device, dtype)).latent_dist.mean
+    latents = vae_latents_to_pipeline(vae, latents).float().cpu()
+    factor = PROBE_SIZE // latents.shape[-1]
+    targets = torch.nn.functional.avg_pool2d(pixels, factor)  # (N, 3, h, w), one colour per latent pixel
+    x = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])
+    x = torch.cat([x, torch.ones(len(x), 1)], dim=1).double()
+    y = targets.permute(0, 2, 3, 1).reshape(-1, 3).double()
+    ridge = 1e-3 * torch.eye(x.shape[1], dtype=torch.float64)  # keeps the fit stable on a random VAE
+    return torch.linalg.solve(x.T @ x + ridge, x.T @ y).float()
+
+
+def linear_preview(matrix: torch.Tensor, latents: torch.Tensor, size: tuple[int, int]) -> Image.Image:
+    """The first latent of a batch as a small RGB image, scaled to `size` (width, height)."""
+    lat = latents[0].detach().float().cpu()  # (C, h, w)
+    rgb = torch.einsum("chw,cd->dhw", lat, matrix[:-1]) + matrix[-1].view(3, 1, 1)
+    image = to_pil(rgb.unsqueeze(0))[0]
+    return image.resize(size, Image.BILINEAR)

@@ -1,0 +1,192 @@
+"""PipelineRegistry: the one object the studio talks to.
+
+    registry = PipelineRegistry(models_dir="models", outputs_dir="outputs")
+    result = registry.generate(GenerationRequest(prompt="a red circle", seed=1))
+
+Model weights are loaded once per (model, device, dtype) and kept in a small LRU cache; each request
+builds its own pipeline object, scheduler and generators around them.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from pipelines.catalog import DEFAULT_MODEL, Limits, LoraSpec, ModelSpec, builtin_specs
+from pipelines.components import LoadedModel, LRUCache, ModelNotAvailable, load_components
+from pipelines.devices import choose_device
+from pipelines.generation import RunHooks, run_images
+from pipelines.model_scan import scan_models_dir, spec_for_path
+from pipelines.outputs import OutputWriter
+from pipelines.requests import GeneratedImage, GenerationRequest, GenerationResult, InvalidRequest, StepUpdate
+from pipelines.validation import validate_request
+
+
+class PipelineRegistry:
+    def __init__(self, models_dir: str | Path | None = "models", outputs_dir: str | Path = "outputs",
+                 device=None, dtype=None, cache_size: int = 2, save_outputs: bool = True,
+                 allow_ckpt: bool = False):
+        choice = choose_device(device, dtype)
+        self.device, self.dtype = choice.device, choice.dtype
+        self.models_dir = Path(models_dir) if models_dir is not None else None
+        self.outputs = OutputWriter(outputs_dir)
+        self.save_outputs = save_outputs
+        self.allow_ckpt = allow_ckpt
+        self._models = LRUCache(cache_size)
+        self._adapters = LRUCache(max(4, 2 * cache_size))
+        self._catalog_lock = threading.Lock()
+        self._catalog: dict[str, ModelSpec] = {}
+        self._loras: dict[str, LoraSpec] = {}
+        self.refresh()
+
+    # ---- catalog -------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Rescan the models folder (and whether built-in weights are on disk)."""
+        catalog = builtin_specs(self.models_dir)
+        found, loras = scan_models_dir(self.models_dir)
+        catalog.update({k: v for k, v in found.items() if k not in catalog})
+        with self._catalog_lock:
+            self._catalog, self._loras = catalog, loras
+
+    def model_names(self) -> list[str]:
+        with self._catalog_lock:
+            return list(self._catalog)
+
+    def lora_names(self) -> list[str]:
+        with self._catalog_lock:
+            return list(self._loras)
+
+    def lora_info(self, key: str) -> LoraSpec:
+        with self._catalog_lock:
+            if key in self._loras:
+                return self._loras[key]
+        path = Path(key)
+        if path.exists():
+            return LoraSpec(key, str(path))
+        raise InvalidRequest("loras", f"unknown LoRA {key!r}; choose one of: {', '.join(self.lora_names()) or 'none'}"
+                             " or give the path of a LoRA file")
+
+    def model_info(self, key: str) -> ModelSpec:
+        """The catalog entry for a key, or for a path to a diffusers folder / single checkpoint file."""
+        with self._catalog_lock:
+            if key in self._catalog:
+                return self._catalog[key]
+        path = Path(str(key)).expanduser()
+        if str(key) and path.exists():
+            spec = spec_for_path(path, key=str(key))
+            if isinstance(spec, ModelSpec):
+                return spec
+            raise InvalidRequest("model", f"{key!r} is not a model (a diffusers folder, .safetensors or .ckpt)")
+        raise InvalidRequest("model", f"unknown model {key!r}; choose one of: {', '.join(self.model_names())}"
+                             " or give a path to a model folder or file")
+
+    def limits(self, model_key: str = DEFAULT_MODEL) -> Limits:
+        return self.model_info(model_key).limits
+
+    # ---- loading -------------------------------------------------------------------------------
+    def load(self, key: str) -> LoadedModel:
+        """The cached components of a model, loading them on first use."""
+        spec = self.model_info(key)
+        cache_key = (spec.key, spec.source, str(self.device), str(self.dtype))
+        return self._models.get(cache_key, lambda: self._load(spec))
+
+    def _load(self, spec: ModelSpec) -> LoadedModel:
+        components = load_components(spec, self.device, self.dtype, allow_ckpt=self.allow_ckpt,
+                                     base_components=lambda base: self.load(base).components)
+        scheduler = components["scheduler"]
+        # A plain dict copy of the saved config: every request's scheduler is derived from it.
+        base_config = dict(scheduler.config)
+        return LoadedModel(spec, components, base_config, self.device, self.dtype)
+
+    @property
+    def load_counts(self) -> dict:
+        """How many times each (model, source, device, dtype) was loaded: 1 unless it was evicted."""
+        return dict(self._models.loads)
+
+    def loaded_models(self) -> list[str]:
+        return [key[0] for key in self._models.keys()]
+
+    # ---- generation ----------------------------------------------------------------------------
+    def validate(self, request: GenerationRequest) -> ModelSpec:
+        spec = self.model_info(request.model)
+        validate_request(request, spec, adapter_kinds=self._adapter_kind_check if request.adapters else None)
+        if not spec.available:
+            self.load(request.model)  # raises ModelNotAvailable with the download command
+        return spec
+
+    def generate(self, request: GenerationRequest, on_step: Callable[[StepUpdate], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None, preview_every: int = 0) -> GenerationResult:
+        started = time.perf_counter()
+        if isinstance(preview_every, bool) or not isinstance(preview_every, int) or preview_every < 0:
+            raise InvalidRequest("preview_every", f"must be 0 (never) or a positive whole number, got {preview_every!r}")
+        self.validate(request)
+        if request.seed == -1:
+            limit = self.limits(request.model).max_seed - request.num_images + 1
+            request = request.with_(seed=random.SystemRandom().randint(0, limit))
+        seeds = [request.seed + k for k in range(request.num_images)]
+        loaded = self.load(request.model)
+        hooks = RunHooks(on_step, should_stop, preview_every, lambda: self._preview_matrix(loaded))
+        adapter, conditions = self._adapters_for(loaded, request)
+        if request.loras:
+            images = self._run_with_loras(loaded, request, seeds, hooks, adapter, conditions)
+        else:
+            with loaded.weights.shared():
+                images = run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=conditions)
+        items = []
+        for image, seed in zip(images, seeds):
+            own = request.with_(seed=seed, num_images=1)
+            path = self.outputs.save(image, own, tuple(conditions or ())) if self.save_outputs else None
+            items.append(GeneratedImage(image, seed, own, path, tuple(conditions or ())))
+        return GenerationResult(tuple(items), request, time.perf_counter() - started)
+
+    def _run_with_loras(self, loaded, request, seeds, hooks, adapter, conditions):
+        try:
+            from pipelines.loras import lora_scope
+        except ImportError as error:
+            raise InvalidRequest("loras", f"LoRA support is not installed here ({error})") from error
+        from pipelines.generation import build_pipeline
+        from pipelines.schedulers import build_scheduler
+
+        paths = tuple((self.lora_info(key).path, weight) for key, weight in request.loras)
+        # A LoRA changes the shared UNet/text encoder while active: no other run may use them meanwhile.
+        with loaded.weights.exclusive():
+            host = build_pipeline(loaded, build_scheduler(request.scheduler, loaded.base_scheduler_config))
+            with lora_scope(host, paths):
+                return run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=conditions)
+
+    def compare(self, request: GenerationRequest, schedulers: list[str] | None = None,
+                steps_values: list[int] | None = None, guidance_values: list[float] | None = None, **kwargs):
+        """Same seed, one image per combination; returns (labelled grid image, list of results)."""
+        from pipelines.grid import compare_grid
+
+        return compare_grid(self, request, schedulers, steps_values, guidance_values, **kwargs)
+
+    # ---- adapters and previews -----------------------------------------------------------------
+    def _adapter_kind_check(self, family: str, kind: str):
+        from pipelines.adapter_runtime import check_adapter_kind
+
+        return check_adapter_kind(family, kind)
+
+    def _adapters_for(self, loaded: LoadedModel, request: GenerationRequest):
+        if not request.adapters:
+            return None, None
+        from pipelines.adapter_runtime import adapter_model, condition_images
+
+        conditions = condition_images(request)
+        return adapter_model(self._adapters, loaded, request), conditions
+
+    def _preview_matrix(self, loaded: LoadedModel):
+        from pipelines.previews import fit_linear_preview
+
+        with loaded.cache_lock:
+            if "preview" not in loaded.cache:
+                loaded.cache["preview"] = fit_linear_preview(loaded.components["vae"])
+            return loaded.cache["preview"]
+
+    def __repr__(self) -> str:
+        return f"PipelineRegistry(device={self.device}, dtype={self.dtype}, models={self.model_names()})"
+
+
+__all__ = ["PipelineRegistry", "ModelNotAvailable"]
