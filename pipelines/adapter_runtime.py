@@ -1,36 +1,34 @@
 """T2I-Adapters at generation time: load each adapter once (cached), prepare the condition maps.
 
 The adapter catalog and the preprocessors belong to pipelines/adapters/ (imported lazily here, so the
-rest of the engine works while that package is absent).
+rest of the engine works while that package is absent or broken).
 """
 from __future__ import annotations
 
 from PIL import Image
 
-from pipelines.catalog import download_hint
 from pipelines.components import LoadedModel, LRUCache
 from pipelines.requests import GenerationRequest, InvalidRequest
 
 
 def _adapters_package():
     try:
-        from pipelines.adapters import catalog, preprocess
+        import pipelines.adapters as adapters
     except ImportError as error:
         raise InvalidRequest("adapters", f"adapter support is not available in this installation ({error})") from error
-    return catalog, preprocess
+    return adapters
 
 
 def check_adapter_kind(family: str, kind: str):
-    catalog, _ = _adapters_package()
-    return catalog.adapter_spec(family, kind)
+    return _adapters_package().adapter_spec(family, kind)
 
 
-def condition_images(request: GenerationRequest) -> list[Image.Image]:
-    """The maps actually fed to the adapters, each exactly (width, height)."""
-    _, preprocess = _adapters_package()
+def condition_images(request: GenerationRequest, depth=None) -> list[Image.Image]:
+    """The maps as the user sees them (RGB, exactly width x height), one per AdapterInput."""
+    adapters = _adapters_package()
     maps = []
     for adapter in request.adapters:
-        image = preprocess.prepare_condition(adapter, request.width, request.height)
+        image = adapters.prepare_condition(adapter, request.width, request.height, depth=depth)
         if image.size != (request.width, request.height):
             raise InvalidRequest("adapters", f"the {adapter.kind} condition map is {image.size[0]}x{image.size[1]}, "
                                  f"expected {request.width}x{request.height}")
@@ -38,33 +36,34 @@ def condition_images(request: GenerationRequest) -> list[Image.Image]:
     return maps
 
 
-def _load_adapter(spec, loaded: LoadedModel):
-    from diffusers import T2IAdapter
-
-    kwargs = {"subfolder": spec.subfolder} if spec.subfolder else {}
-    try:
-        adapter = T2IAdapter.from_pretrained(str(spec.source), dtype=loaded.dtype, local_files_only=True, **kwargs)
-    except OSError as error:
-        raise InvalidRequest("adapters", f"the {spec.kind} adapter for {spec.family} ({spec.source}) is not on this "
-                             f"machine; fetch it with: {download_hint(str(spec.source))}") from error
-    adapter = adapter.to(device=loaded.device, dtype=loaded.dtype)
-    adapter.requires_grad_(False)
-    return adapter.eval()
+def adapter_inputs(adapter_models: list, maps: list[Image.Image]) -> list[Image.Image]:
+    """The maps in the mode each adapter takes (single-channel adapters get "L" images)."""
+    convert = _adapters_package().condition_for_adapter
+    return [convert(image, model.config.in_channels) for model, image in zip(adapter_models, maps)]
 
 
-def adapter_model(cache: LRUCache, loaded: LoadedModel, request: GenerationRequest):
-    """A single T2IAdapter, or a MultiAdapter over several, built from the cached shared adapters."""
-    catalog, _ = _adapters_package()
+def adapter_models(cache: LRUCache, loaded: LoadedModel, request: GenerationRequest) -> list:
+    """The shared, cached T2IAdapter of each AdapterInput, checked against this model's UNet."""
+    adapters = _adapters_package()
+    vae_scale = 2 ** (len(loaded.components["vae"].config.block_out_channels) - 1)
     models = []
     for adapter in request.adapters:
-        spec = catalog.adapter_spec(loaded.family, adapter.kind)
-        key = (str(spec.source), spec.subfolder, str(loaded.device), str(loaded.dtype))
-        models.append(cache.get(key, lambda spec=spec: _load_adapter(spec, loaded)))
+        spec = adapters.adapter_spec(loaded.family, adapter.kind)
+        key = (spec.key, str(spec.source), spec.subfolder, str(loaded.device), str(loaded.dtype))
+        model = cache.get(key, lambda spec=spec: adapters.load_adapter(spec, device=loaded.device,
+                                                                       dtype=loaded.dtype))
+        adapters.check_fits(model, loaded.components["unet"], vae_scale, spec)
+        models.append(model)
+    return models
+
+
+def combined_adapter(models: list):
+    """One adapter as is; several wrapped in a per-request MultiAdapter around the shared ones."""
     if len(models) == 1:
         return models[0]
     from diffusers import MultiAdapter
 
     try:
-        return MultiAdapter(models)  # a thin per-request wrapper around the shared adapters
+        return MultiAdapter(models)
     except ValueError as error:
         raise InvalidRequest("adapters", f"these adapters cannot be combined: {error}") from error

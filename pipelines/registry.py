@@ -39,6 +39,7 @@ class PipelineRegistry:
         self._catalog_lock = threading.Lock()
         self._catalog: dict[str, ModelSpec] = {}
         self._loras: dict[str, LoraSpec] = {}
+        self._depth = None
         self.refresh()
 
     # ---- catalog -------------------------------------------------------------------------------
@@ -128,17 +129,17 @@ class PipelineRegistry:
         seeds = [request.seed + k for k in range(request.num_images)]
         loaded = self.load(request.model)
         hooks = RunHooks(on_step, should_stop, preview_every, lambda: self._preview_matrix(loaded))
-        adapter, conditions = self._adapters_for(loaded, request)
+        adapter, maps, adapter_inputs = self._adapters_for(loaded, request)
         if request.loras:
-            images = self._run_with_loras(loaded, request, seeds, hooks, adapter, conditions)
+            images = self._run_with_loras(loaded, request, seeds, hooks, adapter, adapter_inputs)
         else:
             with loaded.weights.shared():
-                images = run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=conditions)
+                images = run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=adapter_inputs)
         items = []
         for image, seed in zip(images, seeds):
             own = request.with_(seed=seed, num_images=1)
-            path = self.outputs.save(image, own, tuple(conditions or ())) if self.save_outputs else None
-            items.append(GeneratedImage(image, seed, own, path, tuple(conditions or ())))
+            path = self.outputs.save(image, own, maps) if self.save_outputs else None
+            items.append(GeneratedImage(image, seed, own, path, maps))
         return GenerationResult(tuple(items), request, time.perf_counter() - started)
 
     def _run_with_loras(self, loaded, request, seeds, hooks, adapter, conditions):
@@ -170,12 +171,23 @@ class PipelineRegistry:
         return check_adapter_kind(family, kind)
 
     def _adapters_for(self, loaded: LoadedModel, request: GenerationRequest):
+        """(adapter module, condition maps as shown and saved, maps as fed to the adapters)."""
         if not request.adapters:
-            return None, None
-        from pipelines.adapter_runtime import adapter_model, condition_images
+            return None, (), None
+        from pipelines import adapter_runtime as rt
 
-        conditions = condition_images(request)
-        return adapter_model(self._adapters, loaded, request), conditions
+        maps = rt.condition_images(request, depth=self._depth_estimators())
+        models = rt.adapter_models(self._adapters, loaded, request)
+        return rt.combined_adapter(models), tuple(maps), rt.adapter_inputs(models, maps)
+
+    def _depth_estimators(self):
+        """Depth models for the depth preprocessor, loaded on first use and kept with this registry."""
+        with self._catalog_lock:
+            if self._depth is None:
+                from pipelines.adapters import DepthEstimators
+
+                self._depth = DepthEstimators(models_dir=self.models_dir)
+            return self._depth
 
     def _preview_matrix(self, loaded: LoadedModel):
         from pipelines.previews import fit_linear_preview
