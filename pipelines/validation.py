@@ -66,11 +66,13 @@ def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kin
     _int("steps", request.steps, limits.min_steps, max_steps)
     _float("guidance_scale", request.guidance_scale, limits.min_guidance, limits.max_guidance)
     images = _int("num_images", request.num_images, limits.min_images, limits.max_images)
+    # image k uses seed + k, so the last image's seed must still be a valid seed
+    highest = limits.max_seed - images + 1
+    seed_range = f"-1 (random) or a whole number from 0 to {highest}"
     if isinstance(request.seed, bool) or not isinstance(request.seed, numbers.Integral):
-        raise InvalidRequest("seed", f"must be -1 (random) or a whole number from 0 to {limits.max_seed}")
-    if request.seed != -1:
-        # image k uses seed + k, so the last image's seed must still be a valid seed
-        _int("seed", request.seed, 0, limits.max_seed - images + 1)
+        raise InvalidRequest("seed", f"must be {seed_range}, got {request.seed!r}")
+    if request.seed != -1 and not 0 <= request.seed <= highest:
+        raise InvalidRequest("seed", f"must be {seed_range} (with {images} image(s)), got {request.seed}")
     _float("adapter_conditioning_factor", request.adapter_conditioning_factor, 0.0, 1.0)
     if request.adapter_conditioning_factor != 1.0 and spec.family != "sdxl":
         raise InvalidRequest("adapter_conditioning_factor", "only SDXL adapters take a conditioning factor; "

@@ -1,0 +1,84 @@
+"""Concurrent requests share weights, never state: four threads at once give the serial images."""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from pipelines.components import LRUCache
+from pipelines.rwlock import ReadWriteLock
+
+SETTINGS = [("Euler a", 3), ("DPM++ 2M Karras", 5), ("Heun", 2), ("DDIM", 4)]
+
+
+def test_four_threads_match_serial_runs(registry, small_request):
+    requests = [small_request.with_(scheduler=name, steps=steps, seed=100 + k, num_images=1 + k % 2)
+                for k, (name, steps) in enumerate(SETTINGS)]
+    serial = [registry.generate(r).images for r in requests]
+    start = threading.Barrier(len(requests))
+
+    def run(request):
+        start.wait()
+        return registry.generate(request).images
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        parallel = list(pool.map(run, requests))
+    for one, other in zip(serial, parallel):
+        assert len(one) == len(other)
+        assert all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(one, other))
+
+
+def test_first_use_from_many_threads_loads_once(fresh_registry):
+    start = threading.Barrier(4)
+
+    def load(_):
+        start.wait()
+        return fresh_registry.load("shapes")
+
+    with ThreadPoolExecutor(4) as pool:
+        loaded = list(pool.map(load, range(4)))
+    assert len({id(m) for m in loaded}) == 1
+    assert list(fresh_registry.load_counts.values()) == [1]
+
+
+def test_lru_cache_loads_each_key_once_and_evicts_the_oldest():
+    cache = LRUCache(2)
+    made = []
+    for key in ["a", "b", "a", "c", "a", "b"]:
+        cache.get(key, lambda key=key: made.append(key) or key.upper())
+    assert made == ["a", "b", "c", "b"]  # "b" was the least recently used when "c" came
+    assert cache.keys() == ["a", "b"]
+
+
+def test_exclusive_waits_for_shared_holders():
+    lock = ReadWriteLock()
+    events = []
+    readers_in = threading.Barrier(3)
+    release = threading.Event()
+
+    def reader(name):
+        with lock.shared():
+            events.append(f"{name} in")
+            readers_in.wait()
+            release.wait(5)
+            events.append(f"{name} out")
+
+    def writer():
+        with lock.exclusive():
+            events.append("writer in")
+
+    readers = [threading.Thread(target=reader, args=(n,)) for n in ("r1", "r2")]
+    for t in readers:
+        t.start()
+    readers_in.wait()  # both readers hold the lock together
+    w = threading.Thread(target=writer)
+    w.start()
+    while not lock._writers_waiting:  # the writer is queued behind the readers
+        time.sleep(0.001)
+    assert "writer in" not in events
+    release.set()
+    for t in [*readers, w]:
+        t.join(5)
+    assert events[-1] == "writer in" and events.index("writer in") > events.index("r1 out")

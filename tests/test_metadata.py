@@ -1,0 +1,144 @@
+"""PNG metadata: A1111-compatible `parameters`, our request as JSON, reading other studios' files back,
+and atomic writes."""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from pipelines import GenerationRequest
+from pipelines.metadata import (a1111_parameters, parse_parameters, png_text_chunks, quote, read_png_info,
+                                split_parameters)
+from pipelines.outputs import OutputWriter, write_png_atomic
+
+# AUTOMATIC1111's own pattern for the last line (modules/infotext_utils.py).
+A1111_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+
+A1111_TEXT = """a watercolor fox in a birch forest
+Negative prompt: blurry, lowres
+Steps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234567890, Size: 512x768, \
+Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Version: v1.10.1"""
+
+
+def a1111_png(tmp_path, text: str):
+    info = PngInfo()
+    info.add_text("parameters", text)
+    path = tmp_path / "a1111.png"
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    return path
+
+
+def test_saved_png_round_trips_to_the_request(fresh_registry, small_request):
+    request = small_request.with_(prompt="a red circle, top left: large\nsecond line", scheduler="DPM++ 2M Karras",
+                                  guidance_scale=6.5, seed=77, steps=2)
+    path = fresh_registry.generate(request).paths[0]
+    info = read_png_info(path)
+    assert GenerationRequest(**info) == request
+    text = png_text_chunks(path)["parameters"]
+    last = text.splitlines()[-1]
+    assert len(A1111_RE.findall(last)) >= 3
+    assert "Sampler: DPM++ 2M, Schedule type: Karras" in last
+    assert "CFG scale: 6.5" in last and "Seed: 77" in last and "Size: 64x64" in last and "Model: shapes" in last
+    # the A1111 text alone (without our JSON chunk) gives the same fields back
+    parsed = parse_parameters(text)
+    for field in ("prompt", "negative_prompt", "scheduler", "steps", "guidance_scale", "seed", "width", "height",
+                  "model"):
+        assert parsed[field] == getattr(request, field), field
+
+
+def test_a1111_written_parameters_read_back(tmp_path):
+    info = read_png_info(a1111_png(tmp_path, A1111_TEXT))
+    assert info == {"prompt": "a watercolor fox in a birch forest", "negative_prompt": "blurry, lowres",
+                    "steps": 30, "scheduler": "DPM++ 2M Karras", "guidance_scale": 7.0, "seed": 1234567890,
+                    "width": 512, "height": 768, "model": "v1-5-pruned-emaonly"}
+
+
+@pytest.mark.parametrize("sampler, expected", [("DPM++ 2M Karras", "DPM++ 2M Karras"),
+                                               ("DPM++ SDE Karras", "DPM++ SDE Karras"),
+                                               ("LMS Karras", "LMS Karras"), ("DPM2 a Karras", "DPM2 a Karras"),
+                                               ("Euler a", "Euler a")])
+def test_older_combined_sampler_names_and_no_negative_prompt(sampler, expected):
+    text = f"a cat\nwith a hat\nSteps: 20, Sampler: {sampler}, CFG scale: 7.5, Seed: 5, Size: 512x512"
+    parsed = parse_parameters(text)
+    assert parsed["scheduler"] == expected
+    assert parsed["prompt"] == "a cat\nwith a hat" and parsed["negative_prompt"] == ""
+    assert parsed["guidance_scale"] == 7.5
+
+
+def test_multi_line_negative_prompt_and_unknown_sampler():
+    text = "p\nNegative prompt: bad\nworse\nSteps: 5, Sampler: DPM adaptive, CFG scale: 3, Seed: 1"
+    prompt, negative, params = split_parameters(text)
+    assert (prompt, negative) == ("p", "bad\nworse")
+    assert parse_parameters(text)["scheduler"] == "DPM adaptive"  # kept, so the form can say it is unknown
+
+
+def test_text_without_a_parameters_line_is_all_prompt():
+    assert parse_parameters("just a prompt, nothing else") == {"prompt": "just a prompt, nothing else",
+                                                              "negative_prompt": ""}
+
+
+def test_values_with_separators_are_json_quoted():
+    assert quote("plain") == "plain"
+    assert quote("a, b") == '"a, b"' and quote("C:\\models\\x") == json.dumps("C:\\models\\x")
+    request = GenerationRequest(prompt="p", model="C:\\models\\my, model.safetensors", seed=3,
+                                loras=[("style", 0.75), ("other:v2", 1.0)])
+    text = a1111_parameters(request)
+    assert len(A1111_RE.findall(text.splitlines()[-1])) >= 3
+    parsed = parse_parameters(text)
+    assert parsed["model"] == "C:\\models\\my, model.safetensors"
+    assert parsed["loras"] == [("style", 0.75), ("other:v2", 1.0)]
+
+
+def test_invokeai_metadata_reads_back(tmp_path):
+    info = PngInfo()
+    info.add_text("invokeai_metadata", json.dumps({"positive_prompt": "a dog", "negative_prompt": "", "seed": 9,
+                                                   "steps": 25, "cfg_scale": 6, "scheduler": "dpmpp_2m_k",
+                                                   "width": 512, "height": 512, "model": {"name": "sd-1.5"}}))
+    path = tmp_path / "invoke.png"
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    parsed = read_png_info(path)
+    assert parsed["scheduler"] == "DPM++ 2M Karras" and parsed["seed"] == 9 and parsed["model"] == "sd-1.5"
+
+
+def test_png_without_metadata_reads_as_empty(tmp_path):
+    path = tmp_path / "plain.png"
+    Image.new("RGB", (8, 8)).save(path)
+    assert read_png_info(path) == {} and read_png_info(Image.open(path)) == {}
+
+
+class FailingImage:
+    """Writes part of a file, then fails, like a full disk."""
+
+    def save(self, f, **kwargs):
+        f.write(b"\x89PNG partial")
+        raise OSError("No space left on device")
+
+    def convert(self, mode):
+        return self
+
+
+def test_failed_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "out" / "image.png"
+    with pytest.raises(OSError):
+        write_png_atomic(FailingImage(), target)
+    assert not target.exists() and os.listdir(tmp_path / "out") == []
+
+
+def test_failed_save_removes_its_condition_maps(tmp_path, small_request):
+    writer = OutputWriter(tmp_path)
+    with pytest.raises(OSError):
+        writer.save(FailingImage(), small_request, condition_maps=(Image.new("RGB", (64, 64)),))
+    assert list(tmp_path.rglob("*")) == [writer.folder()]
+
+
+def test_existing_file_survives_a_failed_overwrite(tmp_path):
+    target = tmp_path / "image.png"
+    Image.new("RGB", (4, 4), "red").save(target)
+    with pytest.raises(OSError):
+        write_png_atomic(FailingImage(), target)
+    assert Image.open(target).getpixel((0, 0)) == (255, 0, 0)
+    assert os.listdir(tmp_path) == ["image.png"]
