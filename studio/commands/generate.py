@@ -1,0 +1,48 @@
+"""`python -m studio generate --prompt ...`: write PNGs (with their parameters) and print their paths."""
+from __future__ import annotations
+
+import argparse
+
+from pipelines.requests import GenerationRequest
+from studio.commands.common import add_registry_arguments, make_registry
+from studio.forms import build_request
+
+NAME = "generate"
+HELP = "generate images from a prompt; prints one PNG path per line"
+DEFAULTS = GenerationRequest(prompt="")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prompt", required=True, help="what to draw")
+    parser.add_argument("--negative-prompt", default=DEFAULTS.negative_prompt, help="what to steer away from")
+    parser.add_argument("--model", default=DEFAULTS.model, metavar="KEY|PATH",
+                        help=f"a model key (see `models`) or a model folder/file (default: {DEFAULTS.model})")
+    parser.add_argument("--scheduler", default=DEFAULTS.scheduler, metavar="NAME",
+                        help=f"sampler name (see `schedulers`; default: {DEFAULTS.scheduler})")
+    parser.add_argument("--steps", type=int, default=DEFAULTS.steps, metavar="N")
+    parser.add_argument("--guidance", type=float, default=DEFAULTS.guidance_scale, metavar="X",
+                        help=f"classifier-free guidance scale (CFG; default: {DEFAULTS.guidance_scale})")
+    parser.add_argument("--width", type=int, default=None, metavar="W", help="default: the model's size")
+    parser.add_argument("--height", type=int, default=None, metavar="H", help="default: the model's size")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, metavar="S", help="-1 (default): random")
+    parser.add_argument("--num-images", type=int, default=DEFAULTS.num_images, metavar="N")
+    parser.add_argument("--out", default="outputs", metavar="DIR", help="where the PNGs go (default: ./outputs)")
+    add_registry_arguments(parser)
+
+
+def request_from_args(args: argparse.Namespace, registry) -> GenerationRequest:
+    limits = registry.limits(args.model)
+    return build_request(
+        prompt=args.prompt, negative_prompt=args.negative_prompt, model=args.model, scheduler=args.scheduler,
+        steps=args.steps, guidance_scale=args.guidance,
+        width=args.width if args.width is not None else limits.default_width,
+        height=args.height if args.height is not None else limits.default_height,
+        seed=args.seed, num_images=args.num_images)
+
+
+def run(args: argparse.Namespace) -> int:
+    registry = make_registry(args, outputs_dir=args.out, save_outputs=True)
+    result = registry.generate(request_from_args(args, registry))
+    for path in result.paths:
+        print(path, flush=True)
+    return 0
