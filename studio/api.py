@@ -1,0 +1,54 @@
+"""API-only endpoints with clean, named signatures for gradio_client and plain HTTP.
+
+The UI's handlers are generators (live previews, Stop); `/txt2img` here is one plain call that returns the
+finished images and their settings. Its widgets are hidden: they only give the endpoint its parameter
+types and defaults.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from studio.results import gallery_entries
+from studio.spaces_gpu import GPU
+from studio.widgets import DEFAULT_SCHEDULER, checked_request
+from pipelines.metadata import a1111_parameters
+
+
+def result_info(result) -> dict:
+    """What a client needs besides the pixels: seeds, the A1111 parameters of each image, saved paths."""
+    return {"seeds": result.seeds, "parameters": [a1111_parameters(item.request) for item in result.items],
+            "paths": [item.path for item in result.items], "seconds": round(result.seconds, 3),
+            "request": result.request.to_json_dict()}
+
+
+def add_endpoints(registry, shared) -> None:
+    limits = registry.limits(shared.default_model)
+    with gr.Column(visible=False):
+        form = {
+            "prompt": gr.Textbox(label="prompt"),
+            "negative_prompt": gr.Textbox(value="", label="negative_prompt"),
+            "model": gr.Textbox(value=shared.default_model, label="model"),
+            "scheduler": gr.Textbox(value=DEFAULT_SCHEDULER, label="scheduler"),
+            "steps": gr.Number(value=20, precision=0, label="steps"),
+            "guidance_scale": gr.Number(value=7.0, label="guidance_scale"),
+            "width": gr.Number(value=limits.default_width, precision=0, label="width"),
+            "height": gr.Number(value=limits.default_height, precision=0, label="height"),
+            "seed": gr.Number(value=-1, precision=0, label="seed"),
+            "num_images": gr.Number(value=1, precision=0, label="num_images"),
+        }
+        images = gr.Gallery(format="png", label="images")
+        info = gr.JSON(label="info")
+        trigger = gr.Button()
+
+    @GPU(duration=120)
+    def txt2img(prompt, negative_prompt, model, scheduler, steps, guidance_scale, width, height, seed,
+                num_images):
+        """Generate images; returns the PNGs (with their parameters embedded) and their seeds/settings."""
+        request = checked_request(registry, prompt=prompt, negative_prompt=negative_prompt, model=model,
+                                  scheduler=scheduler, steps=steps, guidance_scale=guidance_scale, width=width,
+                                  height=height, seed=seed, num_images=num_images)
+        result = registry.generate(request)
+        return gallery_entries(result), result_info(result)
+
+    trigger.click(txt2img, inputs_kwargs=form, outputs=[images, info], api_name="txt2img",
+                  **shared.generation_options())

@@ -1,0 +1,43 @@
+"""How generation results are shown: gallery entries that keep their PNG metadata, and a summary text."""
+from __future__ import annotations
+
+import html
+import json
+
+from PIL import Image
+
+from pipelines.metadata import REQUEST_KEY, PARAMETERS_KEY, a1111_parameters
+from pipelines.requests import GeneratedImage, GenerationResult
+
+
+def image_with_metadata(item: GeneratedImage) -> Image.Image:
+    """A copy of the image carrying its parameters as PNG text, which Gradio keeps when it writes a PNG."""
+    image = item.image.copy()
+    image.info[PARAMETERS_KEY] = a1111_parameters(item.request)
+    image.info[REQUEST_KEY] = json.dumps(item.request.to_json_dict(), ensure_ascii=False)
+    return image
+
+
+def gallery_entries(result: GenerationResult) -> list[tuple[object, str]]:
+    """(image, caption) pairs; the saved file when there is one, so a download is that very PNG."""
+    return [(item.path or image_with_metadata(item), f"seed {item.seed}") for item in result.items]
+
+
+def summary(result: GenerationResult) -> str:
+    """The first image's parameters, as A1111 writes them, and what the run took."""
+    seeds = ", ".join(str(seed) for seed in result.seeds)
+    count = len(result.items)
+    lines = [a1111_parameters(result.items[0].request) if result.items else "",
+             f"{count} image{'s' if count != 1 else ''} in {result.seconds:.1f} s; seed{'s' if count != 1 else ''}: {seeds}"]
+    if result.paths:
+        lines.append("Saved: " + ", ".join(result.paths))
+    return "\n".join(lines)
+
+
+def progress_html(done: int, total: int, note: str = "") -> str:
+    """A progress bar for the denoising steps (plain HTML, so it updates with each step's yield)."""
+    percent = 0 if total <= 0 else round(100 * min(max(done, 0), total) / total)
+    label = html.escape(note or f"Step {done} / {total}")
+    return (f'<div class="studio-progress" role="progressbar" aria-valuenow="{percent}" aria-valuemin="0" '
+            f'aria-valuemax="100"><div class="studio-progress-fill" style="width:{percent}%"></div>'
+            f'<span class="studio-progress-label">{label}</span></div>')

@@ -1,0 +1,121 @@
+"""Text to Image: prompt and settings on the left; progress, live previews and results on the right."""
+from __future__ import annotations
+
+import gradio as gr
+
+from studio.results import gallery_entries, progress_html, summary
+from studio.spaces_gpu import GPU
+from studio.widgets import checked_request, live_run, model_dropdown, scheduler_dropdown
+
+TITLE = "Text to Image"
+
+EXAMPLE_PROMPTS = [  # what the bundled shapes model was trained to draw
+    "a large red circle in the top left on a blue background",
+    "small green star, bottom right, white background",
+    "a black background with a large yellow triangle in the center",
+    "a small purple square at the top against orange",
+    "a large white star on the left with a gray background",
+    "blue circle, bottom left, yellow background",
+]
+
+
+def _size_slider(label: str, limits, value: int) -> gr.Slider:
+    return gr.Slider(limits.min_size, limits.max_size, value=value, step=limits.size_multiple, label=label)
+
+
+def _settings_for_model(registry, model: str) -> tuple:
+    """Slider ranges (and size defaults) of the chosen model; an unknown model leaves them as they are."""
+    try:
+        limits = registry.limits(model)
+    except Exception:  # a half-typed path: the generate button names the problem
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    size = {"minimum": limits.min_size, "maximum": limits.max_size, "step": limits.size_multiple}
+    return (gr.Slider(value=limits.default_width, **size), gr.Slider(value=limits.default_height, **size),
+            gr.Slider(minimum=limits.min_steps, maximum=limits.max_steps),
+            gr.Slider(minimum=limits.min_images, maximum=limits.max_images))
+
+
+def build(registry, shared) -> None:
+    limits = registry.limits(shared.default_model)
+    last_seed = gr.State(None)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=5):
+            prompt = gr.Textbox(label="Prompt", lines=3, placeholder=EXAMPLE_PROMPTS[0], autofocus=True)
+            negative_prompt = gr.Textbox(label="Negative prompt", lines=2,
+                                         placeholder="what the image should not show")
+            with gr.Row():
+                generate_button = gr.Button("Generate", variant="primary", scale=3)
+                stop_button = gr.Button("Stop", variant="stop", scale=1)
+            with gr.Row(equal_height=True):
+                model = model_dropdown(registry, shared, scale=4)
+                refresh_button = gr.Button("🔄", elem_classes="studio-tool-button", scale=0, min_width=40)
+                scheduler = scheduler_dropdown(scale=3)
+            with gr.Row():
+                steps = gr.Slider(limits.min_steps, limits.max_steps, value=20, step=1, label="Steps")
+                guidance_scale = gr.Slider(limits.min_guidance, limits.max_guidance, value=7.0, step=0.5,
+                                           label="CFG scale")
+            with gr.Row():
+                width = _size_slider("Width", limits, limits.default_width)
+                height = _size_slider("Height", limits, limits.default_height)
+            with gr.Row(equal_height=True):
+                seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)", scale=3)
+                random_seed = gr.Button("🎲", elem_classes="studio-tool-button", scale=0, min_width=40)
+                reuse_seed = gr.Button("♻️", elem_classes="studio-tool-button", scale=0, min_width=40)
+                num_images = gr.Slider(limits.min_images, limits.max_images, value=1, step=1,
+                                       label="Images", scale=3)
+            gr.Examples(examples=[[text] for text in EXAMPLE_PROMPTS], inputs=[prompt],
+                        label="Example prompts for the shapes model")
+        with gr.Column(scale=6):
+            progress = gr.HTML(progress_html(0, 0, "Ready"), show_label=False, padding=False)
+            gallery = gr.Gallery(label="Images", format="png", columns=2, height=560, object_fit="contain",
+                                 buttons=["download", "fullscreen"], interactive=False)
+            info = gr.Textbox(label="Parameters", lines=4, interactive=False, buttons=["copy"])
+
+    form = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "scheduler": scheduler,
+            "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height,
+            "seed": seed, "num_images": num_images}
+    shared.txt2img_form.update(form)
+    shared.refresh_buttons.append(refresh_button)
+
+    @GPU(duration=120)
+    def generate(**values):
+        request = checked_request(registry, **values)
+        loading = progress_html(0, request.steps, f"Loading {request.model}…")
+        yield {progress: loading}
+        runner = live_run(registry, request)
+        while True:
+            try:
+                update = next(runner)
+            except StopIteration as finished:
+                result = finished.value
+                break
+            if update is None:
+                yield {progress: loading}
+                continue
+            step = {progress: progress_html(update.step, update.total)}
+            if update.preview is not None:
+                step[gallery] = [(update.preview, f"step {update.step} / {update.total}")]
+            yield step
+        done = f"Done: {len(result.items)} image(s) in {result.seconds:.1f} s"
+        yield {gallery: gallery_entries(result), info: summary(result), last_seed: result.seeds[0],
+               progress: progress_html(1, 1, done)}
+
+    run_event = gr.on([generate_button.click, prompt.submit], generate, inputs_kwargs=form,
+                      outputs=[gallery, info, progress, last_seed], show_progress="hidden",
+                      api_name="txt2img_live", api_visibility="undocumented", **shared.generation_options())
+    stop_button.click(None, cancels=[run_event])
+    # Stop leaves the bar where the run was; say so.
+    stop_button.click(lambda: progress_html(0, 1, "Stopped"), outputs=progress, queue=False,
+                      api_visibility="private")
+
+    random_seed.click(lambda: -1, outputs=seed, queue=False, api_visibility="private")
+
+    def reuse(previous):
+        if previous is None:
+            gr.Warning("No image generated yet: nothing to reuse.")
+            return gr.skip()
+        return previous
+
+    reuse_seed.click(reuse, inputs=last_seed, outputs=seed, queue=False, api_visibility="private")
+    model.change(lambda chosen: _settings_for_model(registry, chosen), inputs=model,
+                 outputs=[width, height, steps, num_images], queue=False, api_visibility="private")
