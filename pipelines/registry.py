@@ -40,6 +40,7 @@ class PipelineRegistry:
         self._catalog: dict[str, ModelSpec] = {}
         self._loras: dict[str, LoraSpec] = {}
         self._depth = None
+        self._lora_cache = None
         self.refresh()
 
     # ---- catalog -------------------------------------------------------------------------------
@@ -113,6 +114,8 @@ class PipelineRegistry:
     def validate(self, request: GenerationRequest) -> ModelSpec:
         spec = self.model_info(request.model)
         validate_request(request, spec, adapter_kinds=self._adapter_kind_check if request.adapters else None)
+        for key, _ in request.loras:
+            self.lora_info(key)  # an unknown LoRA is refused before any work
         if not spec.available:
             self.load(request.model)  # raises ModelNotAvailable with the download command
         return spec
@@ -143,18 +146,15 @@ class PipelineRegistry:
         return GenerationResult(tuple(items), request, time.perf_counter() - started)
 
     def _run_with_loras(self, loaded, request, seeds, hooks, adapter, conditions):
-        try:
-            from pipelines.loras import lora_scope
-        except ImportError as error:
-            raise InvalidRequest("loras", f"LoRA support is not installed here ({error})") from error
-        from pipelines.generation import build_pipeline
-        from pipelines.schedulers import build_scheduler
+        from pipelines.loras import LoraCache, lora_scope
 
+        with self._catalog_lock:
+            if self._lora_cache is None:
+                self._lora_cache = LoraCache()
         paths = tuple((self.lora_info(key).path, weight) for key, weight in request.loras)
         # A LoRA changes the shared UNet/text encoder while active: no other run may use them meanwhile.
         with loaded.weights.exclusive():
-            host = build_pipeline(loaded, build_scheduler(request.scheduler, loaded.base_scheduler_config))
-            with lora_scope(host, paths):
+            with lora_scope(dict(loaded.components), paths, cache=self._lora_cache):
                 return run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=conditions)
 
     def compare(self, request: GenerationRequest, schedulers: list[str] | None = None,

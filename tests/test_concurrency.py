@@ -82,3 +82,27 @@ def test_exclusive_waits_for_shared_holders():
     for t in [*readers, w]:
         t.join(5)
     assert events[-1] == "writer in" and events.index("writer in") > events.index("r1 out")
+
+
+def test_concurrent_lora_and_plain_requests_see_only_their_own(registry, small_request, tmp_path):
+    from dreambooth_support import random_lora
+
+    unet = registry.load("shapes").components["unet"]
+    loras = {name: str(random_lora(unet, tmp_path / name, seed=seed)) for seed, name in enumerate(("one", "two"))}
+    requests = [small_request.with_(seed=9, steps=3),
+                small_request.with_(seed=9, steps=3, loras=[(loras["one"], 1.0)]),
+                small_request.with_(seed=9, steps=3, loras=[(loras["two"], 1.0)]),
+                small_request.with_(seed=9, steps=3, loras=[(loras["one"], 0.5), (loras["two"], 0.5)])]
+    serial = [np.asarray(registry.generate(r).images[0]) for r in requests]
+    assert not np.array_equal(serial[0], serial[1]) and not np.array_equal(serial[1], serial[2])
+    start = threading.Barrier(len(requests) * 2)
+
+    def run(request):
+        start.wait()
+        return np.asarray(registry.generate(request).images[0])
+
+    with ThreadPoolExecutor(len(requests) * 2) as pool:
+        parallel = list(pool.map(run, requests * 2))
+    assert all(np.array_equal(a, b) for a, b in zip(serial * 2, parallel))
+    # and the base model is exactly itself again afterwards
+    assert np.array_equal(np.asarray(registry.generate(requests[0]).images[0]), serial[0])

@@ -203,3 +203,21 @@ def test_model_may_be_a_path(tmp_path, small_request):
     assert registry.model_info(str(SHAPES_DIR)).family == "shapes"
     with pytest.raises(InvalidRequest):
         registry.model_info(str(tmp_path))  # a folder that holds no model
+
+
+def test_lora_from_the_models_folder_by_key(tmp_path, small_request):
+    from dreambooth_support import random_lora
+
+    models = tmp_path / "models"
+    models.mkdir()
+    registry = PipelineRegistry(models_dir=models, outputs_dir=tmp_path / "out", device="cpu")
+    base = registry.generate(small_request.with_(steps=2))
+    random_lora(registry.load("shapes").components["unet"], models / "style", seed=3)
+    registry.refresh()
+    assert registry.lora_names() == ["style"]
+    styled = registry.generate(small_request.with_(steps=2, loras=[("style", 1.0)]))
+    assert not same(base.images[0], styled.images[0])
+    assert 'Loras: "style:1"' in Image.open(styled.paths[0]).info["parameters"]
+    with pytest.raises(InvalidRequest) as caught:
+        registry.generate(small_request.with_(loras=[("missing", 1.0)]))
+    assert caught.value.field == "loras" and "style" in str(caught.value)
