@@ -7,6 +7,7 @@ exclusively while plain runs share it (see pipelines/rwlock.py).
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -111,8 +112,12 @@ def load_components(spec: ModelSpec, device: torch.device, dtype: torch.dtype, *
             if spec.base is None or base_components is None:
                 raise ModelNotAvailable(spec.key, f"{spec.key!r} holds only a UNet and names no base model; "
                                         'add {"base": KEY} to its studio.json')
-            components = dict(base_components(spec.base))
+            components = dict(base_components(spec.base))  # shares the base's cached VAE and tokenizers
             components["unet"] = UNet2DConditionModel.from_pretrained(spec.unet_path, dtype=dtype)
+            for name in ("text_encoder", "text_encoder_2"):  # present when training tuned the text encoder
+                folder = Path(spec.unet_path).parent / name
+                if (folder / "config.json").exists():
+                    components[name] = type(components[name]).from_pretrained(str(folder), dtype=dtype)
         else:
             components = _from_pretrained(spec, dtype)
     except OSError as error:  # missing or partial files

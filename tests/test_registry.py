@@ -221,3 +221,40 @@ def test_lora_from_the_models_folder_by_key(tmp_path, small_request):
     with pytest.raises(InvalidRequest) as caught:
         registry.generate(small_request.with_(loras=[("missing", 1.0)]))
     assert caught.value.field == "loras" and "style" in str(caught.value)
+
+
+def test_single_file_model_in_the_models_folder(tmp_path, registry, small_request):
+    from pipelines.checkpoints.export import export_components
+
+    models = tmp_path / "models"
+    models.mkdir()
+    export_components(dict(registry.load("shapes").components), models / "flat.safetensors", dtype="fp32",
+                      family="shapes")
+    local = PipelineRegistry(models_dir=models, outputs_dir=tmp_path / "out", device="cpu", save_outputs=False)
+    info = local.model_info("flat")
+    assert (info.format, info.family) == ("single_file", "shapes")
+    request = small_request.with_(steps=2, seed=4)
+    from_file = local.generate(request.with_(model="flat")).images[0]
+    from_folder = registry.generate(request).images[0]
+    assert np.abs(np.asarray(from_file, dtype=int) - np.asarray(from_folder, dtype=int)).max() <= 1
+
+
+def test_sdxl_layout_model_generates(tmp_path, small_request):
+    """The SDXL path (two text encoders, pooled embeddings) on a tiny random SDXL-shaped model."""
+    from diffusers import AutoencoderKL
+    from dreambooth_support import pipeline_from, tiny_components
+
+    components = tiny_components("sdxl")
+    components["vae"] = AutoencoderKL(block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=8,
+                                      down_block_types=("DownEncoderBlock2D",) * 4,
+                                      up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=4)
+    pipeline_from(components).save_pretrained(str(tmp_path / "models" / "tiny-xl"))
+    registry = PipelineRegistry(models_dir=tmp_path / "models", outputs_dir=tmp_path / "out", device="cpu")
+    assert registry.model_info("tiny-xl").family == "sdxl"
+    updates = []
+    request = small_request.with_(model="tiny-xl", width=512, height=512, steps=2, scheduler="DPM++ 2M Karras")
+    result = registry.generate(request, on_step=updates.append, preview_every=1)
+    assert result.images[0].size == (512, 512) and [u.step for u in updates] == [1, 2]
+    assert updates[-1].preview.size == (512, 512)
+    again = registry.generate(request.with_(negative_prompt=""))
+    assert again.images[0].size == (512, 512)
