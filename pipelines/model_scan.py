@@ -88,7 +88,9 @@ def scan_models_dir(models_dir: Path | None) -> tuple[dict[str, ModelSpec], dict
             return
         table = loras if isinstance(spec, LoraSpec) else models
         key = spec.key
-        if key in table or key in HUB_MODELS or key == "shapes":
+        if key in HUB_MODELS or key == "shapes":
+            key = f"{key}-local"  # a built-in key always means the built-in model
+        if key in table:  # e.g. "style.safetensors" beside a "style" folder
             key = Path(spec.source if isinstance(spec, ModelSpec) else spec.path).name
         table[key] = _rekey(spec, key)
 

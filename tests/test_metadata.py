@@ -142,3 +142,24 @@ def test_existing_file_survives_a_failed_overwrite(tmp_path):
         write_png_atomic(FailingImage(), target)
     assert Image.open(target).getpixel((0, 0)) == (255, 0, 0)
     assert os.listdir(tmp_path) == ["image.png"]
+
+
+def test_a_number_taken_by_another_process_is_skipped(tmp_path, small_request):
+    writer = OutputWriter(tmp_path)
+    first = writer.save(Image.new("RGB", (8, 8)), small_request)
+    taken = writer.folder() / "00001-1.png"  # as if another process published it just now
+    original = Image.new("RGB", (8, 8), "red")
+    original.save(taken)
+    real_next = OutputWriter.next_number
+    calls = []
+
+    def stale_next(folder):  # the other process wrote after we counted
+        calls.append(folder)
+        return 1 if len(calls) == 1 else real_next(folder)
+
+    writer.next_number = stale_next
+    second = writer.save(Image.new("RGB", (8, 8)), small_request, condition_maps=(Image.new("RGB", (8, 8)),))
+    assert first.endswith("00000-1.png") and second.endswith("00002-1.png")
+    assert Image.open(taken).getpixel((0, 0)) == (255, 0, 0)
+    assert sorted(p.name for p in writer.folder().iterdir()) == ["00000-1.png", "00001-1.png", "00002-1.cond0.png",
+                                                                 "00002-1.png"]
