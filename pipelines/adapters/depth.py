@@ -99,9 +99,8 @@ class DepthEstimators:
             wanted = f"the depth-estimation model {model!r} is not on disk" if model else \
                 "no depth-estimation model is on disk"
             raise InvalidRequest("adapters", f"{wanted}. Upload a depth map and turn preprocessing off, or "
-                                             f"download one: python -m studio download --depth-model "
-                                             f"({', '.join(KNOWN_DEPTH_MODELS[:2])}), or set ${ENV_VARIABLE} "
-                                             f"to a local folder")
+                                             f"download a depth model (hf download {KNOWN_DEPTH_MODELS[0]}), "
+                                             f"or set ${ENV_VARIABLE} to a local model folder")
         key = str(folder.resolve())
         with self._lock:
             if key not in self._loaded:
