@@ -80,16 +80,11 @@ def check_loras(loras) -> tuple[tuple[str, float], ...]:
 def _lora_loader(pipeline_or_components):
     """A pipeline with diffusers' LoRA loading over the same (shared) modules. Adapter pipelines lack it
     for SD 1.x, so one is built from the components: cheap, and no weights are copied."""
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    from pipelines.checkpoints.folders import text_to_image_pipeline
 
     components = (pipeline_or_components if isinstance(pipeline_or_components, dict)
                   else pipeline_or_components.components)
-    shared = {name: components[name] for name in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")}
-    if components.get("text_encoder_2") is not None:
-        return StableDiffusionXLPipeline(**shared, text_encoder_2=components["text_encoder_2"],
-                                         tokenizer_2=components["tokenizer_2"])
-    return StableDiffusionPipeline(**shared, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
+    return text_to_image_pipeline(components)
 
 
 def _has_adapters(loader) -> bool:

@@ -131,3 +131,45 @@ def kohya_from_diffusers(state: dict) -> dict:
         out[f"{base}.{'lora_down' if kind.startswith('A') else 'lora_up'}.weight"] = value
         out[f"{base}.alpha"] = torch.tensor(float(value.shape[0] if kind.startswith("A") else value.shape[1]))
     return out
+
+
+def heart_outline(cx: float, cy: float, width: float, points: int = 120) -> list[tuple[float, float]]:
+    """A heart (the classic parametric curve), `width` wide, centred like the shapes world's shapes."""
+    import math
+
+    raw = [(16 * math.sin(t) ** 3, -(13 * math.cos(t) - 5 * math.cos(2 * t) - 2 * math.cos(3 * t) - math.cos(4 * t)))
+           for t in (2 * math.pi * k / points for k in range(points))]
+    xs, ys = [p[0] for p in raw], [p[1] for p in raw]
+    scale = width / (max(xs) - min(xs))
+    mid_x, mid_y = (max(xs) + min(xs)) / 2, (max(ys) + min(ys)) / 2
+    return [(cx + (x - mid_x) * scale, cy + (y - mid_y) * scale) for x, y in raw]
+
+
+def draw_heart(color: str, background: str, size: str = "large", position: str = "center",
+               jitter_seed: int | None = None):
+    """A heart in the shapes world's style: one filled shape on a plain background, 128x128, antialiased."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    from pipelines.shapes.render import shape_geometry
+    from pipelines.shapes.world import COLORS, IMAGE_SIZE, Scene
+
+    scene = Scene("circle", color, background, size, position)  # only for the shared geometry rules
+    rng = random.Random(jitter_seed) if jitter_seed is not None else None
+    cx, cy, width = shape_geometry(scene, rng)
+    scale = 4
+    canvas = Image.new("RGB", (IMAGE_SIZE * scale, IMAGE_SIZE * scale), COLORS[background])
+    ImageDraw.Draw(canvas).polygon([(x * scale, y * scale) for x, y in heart_outline(cx, cy, width)],
+                                   fill=COLORS[color])
+    return canvas.resize((IMAGE_SIZE, IMAGE_SIZE), Image.LANCZOS)
+
+
+HEART_SCENES = (("red", "white"), ("blue", "yellow"), ("green", "white"), ("purple", "orange"), ("black", "gray"))
+
+
+def heart_images(folder: Path, count: int = 5) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, (color, background) in enumerate(HEART_SCENES[:count]):
+        draw_heart(color, background, jitter_seed=index).save(folder / f"heart_{index}.png")
+    return folder
