@@ -14,7 +14,7 @@ from PIL import Image
 
 from pipelines import previews
 from pipelines.components import LoadedModel, pipeline_class
-from pipelines.requests import GenerationCancelled, GenerationRequest, StepUpdate
+from pipelines.requests import GenerationCancelled, GenerationRequest, InvalidRequest, StepUpdate
 from pipelines.schedulers import build_scheduler
 
 
@@ -47,6 +47,24 @@ def build_pipeline(loaded: LoadedModel, scheduler, adapter=None):
 
 def uses_guidance(loaded: LoadedModel, guidance_scale: float) -> bool:
     return guidance_scale > 1.0 and getattr(loaded.components["unet"].config, "time_cond_proj_dim", None) is None
+
+
+def check_prompt_lengths(loaded: LoadedModel, request: GenerationRequest) -> None:
+    """CLIP reads a fixed number of tokens; a longer prompt would be cut silently, so it is refused."""
+    pairs = [("tokenizer", "text_encoder"), ("tokenizer_2", "text_encoder_2")]
+    for tokenizer_name, encoder_name in pairs:
+        tokenizer, encoder = loaded.components.get(tokenizer_name), loaded.components.get(encoder_name)
+        if tokenizer is None:
+            continue
+        window = getattr(getattr(encoder, "config", None), "max_position_embeddings", None) or 77
+        limit = min(int(min(tokenizer.model_max_length, window)), window) - 2  # minus start and end tokens
+        for field_name in ("prompt", "negative_prompt"):
+            text = getattr(request, field_name)
+            with loaded.text_lock:
+                count = len(tokenizer(text, truncation=False, add_special_tokens=False).input_ids)
+            if count > limit:
+                raise InvalidRequest(field_name, f"is {count} tokens long; {loaded.spec.key!r} reads at most "
+                                     f"{limit} tokens, so the rest would be ignored: shorten it")
 
 
 def encode_prompts(loaded: LoadedModel, pipe, request: GenerationRequest) -> PromptEmbeddings:

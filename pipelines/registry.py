@@ -17,7 +17,7 @@ from typing import Callable
 from pipelines.catalog import DEFAULT_MODEL, Limits, LoraSpec, ModelSpec, builtin_specs
 from pipelines.components import LoadedModel, LRUCache, ModelNotAvailable, load_components
 from pipelines.devices import choose_device
-from pipelines.generation import RunHooks, run_images
+from pipelines.generation import RunHooks, check_prompt_lengths, run_images
 from pipelines.model_scan import scan_models_dir, spec_for_path
 from pipelines.outputs import OutputWriter
 from pipelines.requests import GeneratedImage, GenerationRequest, GenerationResult, InvalidRequest, StepUpdate
@@ -116,8 +116,9 @@ class PipelineRegistry:
         validate_request(request, spec, adapter_kinds=self._adapter_kind_check if request.adapters else None)
         for key, _ in request.loras:
             self.lora_info(key)  # an unknown LoRA is refused before any work
-        if not spec.available:
-            self.load(request.model)  # raises ModelNotAvailable with the download command
+        # Loads the model when needed (an absent one raises ModelNotAvailable with the download command);
+        # the prompt length is counted with the model's own tokenizer.
+        check_prompt_lengths(self.load(request.model), request)
         return spec
 
     def generate(self, request: GenerationRequest, on_step: Callable[[StepUpdate], None] | None = None,
@@ -176,11 +177,11 @@ class PipelineRegistry:
             return None, (), None
         from pipelines import adapter_runtime as rt
 
-        maps = rt.condition_images(request, depth=self._depth_estimators())
+        maps = rt.condition_images(request, depth=self.depth_estimators())
         models = rt.adapter_models(self._adapters, loaded, request)
         return rt.combined_adapter(models), tuple(maps), rt.adapter_inputs(models, maps)
 
-    def _depth_estimators(self):
+    def depth_estimators(self):
         """Depth models for the depth preprocessor, loaded on first use and kept with this registry."""
         with self._catalog_lock:
             if self._depth is None:
@@ -188,6 +189,8 @@ class PipelineRegistry:
 
                 self._depth = DepthEstimators(models_dir=self.models_dir)
             return self._depth
+
+    _depth_estimators = depth_estimators  # the name the adapters tab first used
 
     def _preview_matrix(self, loaded: LoadedModel):
         from pipelines.previews import fit_linear_preview
