@@ -14,10 +14,10 @@ from types import ModuleType
 import gradio as gr
 
 from studio import api
-from studio.tabs import compare, png_info, txt2img
+from studio.tabs import adapters, compare, png_info, txt2img
 from studio.widgets import refresh_models
 
-TABS: list[ModuleType] = [txt2img, compare, png_info]
+TABS: list[ModuleType] = [txt2img, adapters, compare, png_info]
 
 CSS = """
 .studio-title h1 { margin-bottom: 0; }

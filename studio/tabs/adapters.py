@@ -1,0 +1,223 @@
+"""Adapters: draw or upload a condition (sketch, edges, depth, ...), see its map, generate with T2I-Adapters.
+
+Up to two conditions, each with its own weight, combine (MultiAdapter). The live handler streams progress
+and previews and stops on Stop; `/adapter` and `/preprocess` are plain API endpoints with named
+parameters for gradio_client.
+"""
+from __future__ import annotations
+
+import gradio as gr
+
+from pipelines.adapters import preprocess_image
+from pipelines.requests import InvalidRequest
+from studio.adapter_form import SLOT_FIELDS, api_input, parse_options, slot_input
+from studio.adapter_widgets import build_slot, kind_updates
+from studio.forms import as_int
+from studio.results import gallery_entries, progress_html, summary
+from studio.spaces_gpu import GPU
+from studio.widgets import DEFAULT_SCHEDULER, checked_request, live_run, model_dropdown, scheduler_dropdown
+
+TITLE = "Adapters"
+REQUEST_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "steps", "guidance_scale", "width", "height",
+                  "seed", "num_images", "adapter_conditioning_factor")
+
+
+def _family(registry, model: str) -> str | None:
+    try:
+        return registry.model_info(model).family
+    except (InvalidRequest, KeyError, ValueError):
+        return None  # a half-typed path: generating names the problem
+
+
+def _conditions(values: dict) -> list:
+    """AdapterInputs of the filled slots (the second only when it is switched on)."""
+    slots = [{name: values[f"c1_{name}"] for name in SLOT_FIELDS}]
+    if values["second"]:
+        slots.append({name: values[f"c2_{name}"] for name in SLOT_FIELDS})
+    conditions = [condition for condition in map(slot_input, slots) if condition is not None]
+    if not conditions:
+        raise InvalidRequest("adapters", "draw or upload a picture for at least one condition")
+    return conditions
+
+
+def _checked(registry, values: dict):
+    try:
+        adapters = _conditions(values)
+    except InvalidRequest as error:
+        raise gr.Error(str(error), title="Invalid setting") from None
+    return checked_request(registry, adapters=adapters, **{name: values[name] for name in REQUEST_FIELDS})
+
+
+def _preview(registry, width, height, **slot) -> tuple:
+    """The condition map one slot would feed the adapter, and a note when a fallback ran."""
+    try:
+        condition = slot_input(slot)
+        if condition is None:
+            raise InvalidRequest("adapters", "draw or upload a picture first")
+        options = dict(condition.options)
+        result = preprocess_image(condition.kind, condition.image, as_int("width", width), as_int("height", height),
+                                  options.pop("preprocessor", None) or "as-is", options,
+                                  depth=registry._depth_estimators())
+    except InvalidRequest as error:
+        raise gr.Error(str(error), title="Invalid setting") from None
+    return result.image, gr.Markdown(result.note, visible=bool(result.note))
+
+
+def build(registry, shared) -> None:
+    limits = registry.limits(shared.default_model)
+    family = registry.model_info(shared.default_model).family
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=6):
+            prompt = gr.Textbox(label="Prompt", lines=2, placeholder="a large red circle on a blue background")
+            negative_prompt = gr.Textbox(label="Negative prompt", lines=1)
+            with gr.Row():
+                generate_button = gr.Button("Generate", variant="primary", scale=3)
+                stop_button = gr.Button("Stop", variant="stop", scale=1)
+            slot1 = build_slot(1, family)
+            second = gr.Checkbox(False, label="Add a second condition")
+            with gr.Group(visible=False) as second_group:
+                slot2 = build_slot(2, family)
+            with gr.Accordion("Generation settings", open=False):
+                with gr.Row(equal_height=True):
+                    model = model_dropdown(registry, shared, scale=4)
+                    scheduler = scheduler_dropdown(scale=3)
+                with gr.Row():
+                    steps = gr.Slider(limits.min_steps, limits.max_steps, value=20, step=1, label="Steps")
+                    guidance_scale = gr.Slider(limits.min_guidance, limits.max_guidance, value=7.0, step=0.5,
+                                               label="CFG scale")
+                with gr.Row():
+                    size = {"minimum": limits.min_size, "maximum": limits.max_size, "step": limits.size_multiple}
+                    width = gr.Slider(value=limits.default_width, label="Width", **size)
+                    height = gr.Slider(value=limits.default_height, label="Height", **size)
+                with gr.Row():
+                    seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)")
+                    num_images = gr.Slider(limits.min_images, limits.max_images, value=1, step=1, label="Images")
+                factor = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Adapter conditioning factor (SDXL)",
+                                   info="the fraction of the steps that follow the condition",
+                                   visible=family == "sdxl")
+        with gr.Column(scale=5):
+            progress = gr.HTML(progress_html(0, 0, "Ready"), show_label=False, padding=False)
+            gallery = gr.Gallery(label="Images", format="png", columns=2, height=480, object_fit="contain",
+                                 buttons=["download", "fullscreen"], interactive=False)
+            maps = gr.Gallery(label="Condition maps used", format="png", columns=2, height=200,
+                              interactive=False)
+            info = gr.Textbox(label="Parameters", lines=4, interactive=False, buttons=["copy"])
+
+    form = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "scheduler": scheduler,
+            "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height, "seed": seed,
+            "num_images": num_images, "adapter_conditioning_factor": factor, "second": second}
+    for index, slot in ((1, slot1), (2, slot2)):
+        form.update({f"c{index}_{name}": slot[name] for name in SLOT_FIELDS})
+
+    @GPU(duration=120)
+    def generate(**values):
+        request = _checked(registry, values)
+        loading = progress_html(0, request.steps, f"Loading {request.model} and its adapters…")
+        yield {progress: loading}
+        runner = live_run(registry, request)
+        while True:
+            try:
+                update = next(runner)
+            except StopIteration as finished:
+                result = finished.value
+                break
+            if update is None:
+                yield {progress: loading}
+                continue
+            step = {progress: progress_html(update.step, update.total)}
+            if update.preview is not None:
+                step[gallery] = [(update.preview, f"step {update.step} / {update.total}")]
+            yield step
+        used = [(image, f"{a.kind} x{a.weight:g}") for image, a in
+                zip(result.items[0].condition_maps, request.adapters)] if result.items else []
+        yield {gallery: gallery_entries(result), maps: used, info: summary(result),
+               progress: progress_html(1, 1, f"Done: {len(result.items)} image(s) in {result.seconds:.1f} s")}
+
+    run_event = gr.on([generate_button.click, prompt.submit], generate, inputs_kwargs=form,
+                      outputs=[gallery, maps, info, progress], show_progress="hidden",
+                      api_name="adapter_live", api_visibility="undocumented", **shared.generation_options())
+    stop_button.click(None, cancels=[run_event])
+    stop_button.click(lambda: progress_html(0, 1, "Stopped"), outputs=progress, queue=False,
+                      api_visibility="private")
+
+    for slot in (slot1, slot2):
+        slot["preview_button"].click(
+            lambda **values: _preview(registry, **values),
+            inputs_kwargs={"width": width, "height": height, **{name: slot[name] for name in SLOT_FIELDS}},
+            outputs=[slot["preview"], slot["note"]], api_visibility="private")
+    second.change(lambda on: gr.Group(visible=on), inputs=second, outputs=second_group, queue=False,
+                  api_visibility="private")
+
+    def on_model(chosen, kind1, kind2):
+        chosen_family = _family(registry, chosen)
+        if chosen_family is None:
+            return gr.skip(), gr.skip(), gr.skip()
+        return (kind_updates(chosen_family, kind1), kind_updates(chosen_family, kind2),
+                gr.Slider(visible=chosen_family == "sdxl", value=1.0))
+
+    model.change(on_model, inputs=[model, slot1["kind"], slot2["kind"]],
+                 outputs=[slot1["kind"], slot2["kind"], factor], queue=False, api_visibility="private")
+    _add_endpoints(registry, shared, limits)
+
+
+def _add_endpoints(registry, shared, limits) -> None:
+    """`/adapter` (generate) and `/preprocess` (see a condition map) with named, typed parameters."""
+    from studio.api import result_info
+
+    with gr.Column(visible=False):
+        text = lambda name, value="": gr.Textbox(value=value, label=name)  # noqa: E731
+        number = lambda name, value, precision=None: gr.Number(value=value, precision=precision, label=name)  # noqa: E731
+        form = {"prompt": text("prompt"), "negative_prompt": text("negative_prompt"),
+                "model": text("model", shared.default_model), "scheduler": text("scheduler", DEFAULT_SCHEDULER),
+                "steps": number("steps", 20, 0), "guidance_scale": number("guidance_scale", 7.0),
+                "width": number("width", limits.default_width, 0), "height": number("height", limits.default_height, 0),
+                "seed": number("seed", -1, 0), "num_images": number("num_images", 1, 0),
+                "adapter_conditioning_factor": number("adapter_conditioning_factor", 1.0)}
+        for suffix in ("", "_2"):
+            form.update({f"kind{suffix}": text(f"kind{suffix}", "sketch" if not suffix else ""),
+                         f"image{suffix}": gr.Image(type="pil", label=f"image{suffix}"),
+                         f"weight{suffix}": number(f"weight{suffix}", 1.0),
+                         f"preprocess{suffix}": gr.Checkbox(False, label=f"preprocess{suffix}"),
+                         f"preprocessor{suffix}": text(f"preprocessor{suffix}"),
+                         f"options{suffix}": text(f"options{suffix}")})
+        images, maps, info = gr.Gallery(format="png"), gr.Gallery(format="png"), gr.JSON()
+        pre = {"kind": text("kind", "sketch"), "image": gr.Image(type="pil", label="image"),
+               "width": number("width", limits.default_width, 0), "height": number("height", limits.default_height, 0),
+               "preprocessor": text("preprocessor"), "options": text("options")}
+        condition_map, note = gr.Image(format="png", type="pil"), gr.Textbox()
+        adapter_trigger, preprocess_trigger = gr.Button(), gr.Button()
+
+    @GPU(duration=120)
+    def adapter(**values):
+        """Generate with one or two conditions; returns the images, the condition maps used and the settings."""
+        try:
+            conditions = [api_input(values[f"kind{s}"], values[f"image{s}"], values[f"weight{s}"],
+                                    values[f"preprocess{s}"], values[f"preprocessor{s}"], values[f"options{s}"])
+                          for s in ("", "_2") if values[f"kind{s}"]]
+            conditions = [c for c in conditions if c is not None]
+            if not conditions:
+                raise InvalidRequest("adapters", "give at least one condition image")
+        except InvalidRequest as error:
+            raise gr.Error(str(error), title="Invalid setting") from None
+        request = checked_request(registry, adapters=conditions, **{n: values[n] for n in REQUEST_FIELDS})
+        try:
+            result = registry.generate(request)
+        except InvalidRequest as error:
+            raise gr.Error(str(error), title="Invalid setting") from None
+        used = list(result.items[0].condition_maps) if result.items else []
+        return gallery_entries(result), used, result_info(result)
+
+    def preprocess(kind, image, width, height, preprocessor, options):
+        """The condition map `preprocessor` (empty: the kind's default) makes of `image`, and a note."""
+        try:
+            if image is None:
+                raise InvalidRequest("adapters", "an image is required")
+            result = preprocess_image(kind, image, as_int("width", width), as_int("height", height),
+                                      preprocessor or None, parse_options(options), depth=registry._depth_estimators())
+        except InvalidRequest as error:
+            raise gr.Error(str(error), title="Invalid setting") from None
+        return result.image, result.note
+
+    adapter_trigger.click(adapter, inputs_kwargs=form, outputs=[images, maps, info], api_name="adapter",
+                          **shared.generation_options())
+    preprocess_trigger.click(preprocess, inputs_kwargs=pre, outputs=[condition_map, note], api_name="preprocess")
