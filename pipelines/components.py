@@ -128,7 +128,10 @@ def load_components(spec: ModelSpec, device: torch.device, dtype: torch.dtype, *
 
 def _from_pretrained(spec: ModelSpec, dtype: torch.dtype) -> dict[str, Any]:
     cls = pipeline_class(spec.family)
-    extra = {} if spec.family == "sdxl" else {"safety_checker": None, "requires_safety_checker": False}
+    # Hub folders list a feature extractor / safety checker we neither download nor use: never load them.
+    extra = {"feature_extractor": None, "image_encoder": None}
+    if spec.family != "sdxl":
+        extra.update(safety_checker=None, requires_safety_checker=False)
     pipe = cls.from_pretrained(spec.source, dtype=dtype, local_files_only=True, variant=spec.variant, **extra)
     return dict(pipe.components)
 

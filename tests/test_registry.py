@@ -258,3 +258,20 @@ def test_sdxl_layout_model_generates(tmp_path, small_request):
     assert updates[-1].preview.size == (512, 512)
     again = registry.generate(request.with_(negative_prompt=""))
     assert again.images[0].size == (512, 512)
+
+
+def test_builtin_weights_in_the_models_folder_load_offline(tmp_path, small_request):
+    """models/sd15 holds sd15's weights (as `download` writes them: no safety checker, no feature extractor)."""
+    target = tmp_path / "models" / "sd15"
+    shutil.copytree(SHAPES_DIR, target, ignore=shutil.ignore_patterns("adapters"))
+    index = json.loads((target / "model_index.json").read_text())
+    index.update(feature_extractor=["transformers", "CLIPImageProcessor"],
+                 safety_checker=["stable_diffusion", "StableDiffusionSafetyChecker"], requires_safety_checker=True)
+    (target / "model_index.json").write_text(json.dumps(index))
+    registry = PipelineRegistry(models_dir=tmp_path / "models", outputs_dir=tmp_path / "out", device="cpu",
+                                save_outputs=False)
+    info = registry.model_info("sd15")
+    assert info.available and info.source == str(target) and info.family == "sd1"
+    assert registry.model_names().count("sd15") == 1
+    result = registry.generate(small_request.with_(model="sd15", width=256, height=256, steps=1))
+    assert result.images[0].size == (256, 256)
