@@ -122,3 +122,17 @@ def lora_scope(pipeline, loras, *, cache: LoraCache | None = None,
     finally:
         if names or _has_adapters(loader):
             loader.unload_lora_weights()  # removes the injected layers; the base weights were never touched
+
+
+def parse_lora_spec(text: str, default_weight: float = 1.0) -> tuple[str, float]:
+    """"PATH[:WEIGHT]" (as the CLI's --lora takes it) -> (path or key, weight). A colon followed by
+    something that is not a number belongs to the path (C:\\loras\\x.safetensors)."""
+    path, colon, weight = text.rpartition(":")
+    if colon and path:
+        try:
+            return path, float(weight)
+        except ValueError:
+            pass
+    if not text:
+        raise InvalidRequest("loras", "empty --lora value; expected PATH[:WEIGHT]")
+    return text, default_weight
