@@ -105,7 +105,12 @@ def load_components(spec: ModelSpec, device: torch.device, dtype: torch.dtype, *
         if spec.format == "single_file":
             from pipelines.checkpoints.single_file import load_single_file
 
-            components = dict(load_single_file(spec.source, allow_ckpt=allow_ckpt, dtype=dtype))
+            try:
+                components = dict(load_single_file(spec.source, allow_ckpt=allow_ckpt, dtype=dtype))
+            except ValueError as error:  # a refused .ckpt, an inpainting or refiner file, ...
+                if isinstance(error, InvalidRequest):
+                    raise
+                raise InvalidRequest("model", f"{spec.key!r}: {error}") from error
         elif spec.unet_path is not None:
             from diffusers import UNet2DConditionModel
 

@@ -275,3 +275,16 @@ def test_builtin_weights_in_the_models_folder_load_offline(tmp_path, small_reque
     assert registry.model_names().count("sd15") == 1
     result = registry.generate(small_request.with_(model="sd15", width=256, height=256, steps=1))
     assert result.images[0].size == (256, 256)
+
+
+def test_a_ckpt_is_refused_without_the_opt_in(tmp_path, small_request):
+    import torch
+
+    models = tmp_path / "models"
+    models.mkdir()
+    torch.save({"state_dict": {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(1)}}, models / "old.ckpt")
+    registry = PipelineRegistry(models_dir=models, outputs_dir=tmp_path / "out", device="cpu")
+    assert registry.model_info("old").format == "single_file"
+    with pytest.raises(InvalidRequest) as caught:
+        registry.generate(small_request.with_(model="old", width=256, height=256))
+    assert caught.value.field == "model" and "old" in str(caught.value)
