@@ -15,9 +15,11 @@ import gradio as gr
 
 from studio import api
 from studio.tabs import adapters, compare, png_info, txt2img
+from studio.tabs import dreambooth
 from studio.widgets import refresh_models
 
 TABS: list[ModuleType] = [txt2img, adapters, compare, png_info]
+TABS.append(dreambooth)  # last: its finished run refreshes every model picker built before it
 
 CSS = """
 .studio-title h1 { margin-bottom: 0; }

@@ -47,7 +47,15 @@ def _encode_prompt(pipeline, prompt: str, resolution: int, device) -> _Condition
 
 
 def _settings(config: TrainConfig) -> dict:
-    return {name: getattr(config, name) for name in RESUME_SETTINGS}
+    """What must not change between a run and its resumption (the images included, by content)."""
+    import hashlib
+
+    from pipelines.dreambooth.dataset import image_files
+
+    digest = hashlib.sha256()
+    for path in image_files(config.images):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return {**{name: getattr(config, name) for name in RESUME_SETTINGS}, "images": digest.hexdigest()[:16]}
 
 
 def _check_resumable(out: Path, config: TrainConfig) -> tuple[int, Path] | None:

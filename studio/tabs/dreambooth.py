@@ -1,0 +1,146 @@
+"""DreamBooth: teach a model a subject from 3-20 pictures; the result appears in every model/LoRA picker.
+
+The run is saved in the models folder under the name given; Stop saves a checkpoint, and Train with the
+same name continues from it. Progress shows the step and the loss as it goes.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import gradio as gr
+
+from pipelines.dreambooth.config import TrainConfig, TrainingStopped
+from pipelines.dreambooth.dataset import IMAGE_SUFFIXES
+from pipelines.requests import InvalidRequest
+from studio.forms import as_float, as_int, as_text
+from studio.results import progress_html
+from studio.training_run import TrainingRun
+from studio.widgets import model_dropdown, refresh_models
+
+TITLE = "DreamBooth"
+UPLOADS_DIR = ".dreambooth_images"  # inside the models folder; the leading dot keeps the models scan out
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _models_dir(registry) -> Path:
+    folder = getattr(registry, "models_dir", None)
+    if folder is None:
+        raise gr.Error("This studio runs without a models folder, so there is nowhere to save a trained model.")
+    return Path(folder)
+
+
+def stage_images(files, folder: Path) -> Path:
+    """Copy the uploaded pictures into `folder` (replacing what an earlier upload put there)."""
+    paths = [Path(f if isinstance(f, str) else getattr(f, "name", "")) for f in (files or [])]
+    paths = [p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES]
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for index, path in enumerate(paths):
+        shutil.copyfile(path, folder / f"{index:02d}{path.suffix.lower()}")
+    return folder
+
+
+def make_config(registry, *, model, files, instance_prompt, class_prompt, prior, num_class_images, method, steps,
+                learning_rate, resolution, seed, checkpoint_every, name) -> TrainConfig:
+    """Widget values -> a validated TrainConfig (InvalidRequest names the field)."""
+    name = as_text("name", name).strip()
+    if not _NAME.match(name):
+        raise InvalidRequest("name", "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    models = _models_dir(registry)
+    registry.model_info(as_text("model", model))  # an unknown base fails here, by name
+    rate = as_float("learning_rate", learning_rate) if learning_rate not in (None, "", 0) else None
+    size = as_int("resolution", resolution) if resolution not in (None, "", 0) else None
+    images = stage_images(files, models / UPLOADS_DIR / name)
+    config = TrainConfig(model=model, images=str(images), instance_prompt=as_text("instance_prompt", instance_prompt),
+                         out=str(models / name), class_prompt=(class_prompt or "").strip() or None,
+                         prior_preservation=bool(prior), num_class_images=as_int("num_class_images", num_class_images),
+                         method=method, steps=as_int("steps", steps), learning_rate=rate, resolution=size,
+                         seed=as_int("seed", seed), checkpoint_every=as_int("checkpoint_every", checkpoint_every))
+    config.for_family(registry.model_info(model).family).validate()
+    return config
+
+
+def _status(update) -> str:
+    loss = f" - loss {update.loss:.4f}" if update.loss is not None else ""
+    return progress_html(update.step, update.total, f"{update.phase} {update.step}/{update.total}{loss}")
+
+
+def _train(registry, **values):
+    try:
+        config = make_config(registry, **values)
+    except InvalidRequest as error:
+        raise gr.Error(str(error), title="Invalid setting") from None
+    losses: list[tuple[int, float]] = []
+    yield progress_html(0, config.steps, "loading the base model"), _loss_table(losses), gr.skip()
+    try:
+        with TrainingRun(registry, config) as run:
+            for update in run.updates():
+                if update is None:
+                    continue
+                if update.phase == "training" and update.loss is not None:
+                    losses.append((update.step, update.loss))
+                yield _status(update), _loss_table(losses), gr.skip()
+    except TrainingStopped as stopped:
+        raise gr.Error(str(stopped), title="Stopped") from None
+    except InvalidRequest as error:
+        raise gr.Error(str(error), title="Invalid setting") from None
+    except ValueError as error:  # e.g. the folder holds another run's checkpoints
+        raise gr.Error(str(error).splitlines()[0], title="Cannot train") from None
+    registry.refresh()
+    result = run.result
+    where = "LoRA" if result.method == "lora" else "model"
+    done = progress_html(config.steps, config.steps, f"done - a {where} named {Path(result.out).name}")
+    yield done, _loss_table(losses), {"out": result.out, "kind": where, "final_loss": result.loss,
+                                      "trigger_words": result.sidecar.get("trigger_words", [])}
+
+
+def _loss_table(losses: list[tuple[int, float]]):
+    import pandas as pd
+
+    return pd.DataFrame(losses, columns=["step", "loss"])
+
+
+def build(registry, shared) -> None:
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            model = model_dropdown(registry, shared, info="the base model to teach")
+            files = gr.File(label="Pictures of the subject (3 to 20)", file_count="multiple", file_types=["image"],
+                            type="filepath")
+            instance_prompt = gr.Textbox(label="Instance prompt", value="a photo of sks dog",
+                                         info="a rare word (sks) names the subject; it becomes the trigger words")
+            with gr.Row():
+                prior = gr.Checkbox(label="Prior preservation", value=False,
+                                    info="keep the class itself looking as before")
+                class_prompt = gr.Textbox(label="Class prompt", placeholder="a photo of a dog")
+                num_class_images = gr.Number(label="Class images", value=100, precision=0, minimum=1)
+            method = gr.Radio([("LoRA (small, fast)", "lora"), ("Full fine-tune", "full")], value="lora",
+                              label="Method")
+            with gr.Row():
+                steps = gr.Number(label="Steps", value=400, precision=0, minimum=1)
+                learning_rate = gr.Number(label="Learning rate (0: default)", value=0)
+                resolution = gr.Number(label="Resolution (0: the model's own)", value=0, precision=0)
+            with gr.Row():
+                seed = gr.Number(label="Seed", value=0, precision=0, minimum=0)
+                checkpoint_every = gr.Number(label="Checkpoint every", value=100, precision=0, minimum=1)
+                name = gr.Textbox(label="Name", value="my-subject", info="saved in the models folder")
+            with gr.Row():
+                train = gr.Button("Train", variant="primary")
+                stop = gr.Button("Stop (keeps a checkpoint)", variant="stop")
+        with gr.Column(scale=1):
+            status = gr.HTML(progress_html(0, 1, "idle"))
+            losses = gr.LinePlot(_loss_table([]), x="step", y="loss", title="Training loss", height=280)
+            result = gr.JSON(label="Result")
+    inputs = dict(model=model, files=files, instance_prompt=instance_prompt, class_prompt=class_prompt, prior=prior,
+                  num_class_images=num_class_images, method=method, steps=steps, learning_rate=learning_rate,
+                  resolution=resolution, seed=seed, checkpoint_every=checkpoint_every, name=name)
+
+    def run_training(**values):
+        yield from _train(registry, **values)
+
+    event = train.click(run_training, inputs_kwargs=inputs, outputs=[status, losses, result],
+                        api_visibility="private", **shared.generation_options())
+    event.then(lambda: refresh_models(registry, shared), outputs=list(shared.model_dropdowns),
+               api_visibility="private")
+    stop.click(None, cancels=[event], api_visibility="private")
