@@ -65,8 +65,15 @@ def slot_input(values: dict) -> AdapterInput | None:
     preprocessor = values.get("preprocessor") or "as-is"
     options = preprocessor_options(preprocessor, values)
     options["preprocessor"] = preprocessor
-    return AdapterInput(kind=kind, image=image, weight=as_float("adapters", values.get("weight", 1.0)),
+    return AdapterInput(kind=kind, image=image, weight=_weight(kind, values.get("weight", 1.0)),
                         preprocess=preprocessor != "as-is", options=options)
+
+
+def _weight(kind: str, value: Any) -> float:
+    try:
+        return as_float("adapters", value)
+    except InvalidRequest:
+        raise InvalidRequest("adapters", f"the {kind!r} adapter weight must be a number, got {value!r}") from None
 
 
 def api_input(kind: str, image, weight: Any = 1.0, preprocess: bool = False, preprocessor: str = "",
@@ -77,7 +84,7 @@ def api_input(kind: str, image, weight: Any = 1.0, preprocess: bool = False, pre
     settings = parse_options(options)
     if preprocessor:
         settings["preprocessor"] = preprocessor
-    return AdapterInput(kind=kind, image=image, weight=as_float("adapters", weight),
+    return AdapterInput(kind=kind, image=image, weight=_weight(kind, weight),
                         preprocess=bool(preprocess) or bool(preprocessor and preprocessor != "as-is"),
                         options=settings)
 

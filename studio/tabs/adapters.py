@@ -57,7 +57,7 @@ def _preview(registry, width, height, **slot) -> tuple:
         options = dict(condition.options)
         result = preprocess_image(condition.kind, condition.image, as_int("width", width), as_int("height", height),
                                   options.pop("preprocessor", None) or "as-is", options,
-                                  depth=registry._depth_estimators())
+                                  depth=registry.depth_estimators())
     except InvalidRequest as error:
         raise gr.Error(str(error), title="Invalid setting") from None
     return result.image, gr.Markdown(result.note, visible=bool(result.note))
@@ -188,8 +188,12 @@ def _add_endpoints(registry, shared, limits) -> None:
         adapter_trigger, preprocess_trigger = gr.Button(), gr.Button()
 
     @GPU(duration=120)
-    def adapter(**values):
+    def adapter(prompt, negative_prompt, model, scheduler, steps, guidance_scale, width, height, seed, num_images,
+                adapter_conditioning_factor, kind, image=None, weight=1.0, preprocess=False, preprocessor="",
+                options="", kind_2="", image_2=None, weight_2=1.0, preprocess_2=False, preprocessor_2="",
+                options_2=""):
         """Generate with one or two conditions; returns the images, the condition maps used and the settings."""
+        values = dict(locals())
         try:
             conditions = [api_input(values[f"kind{s}"], values[f"image{s}"], values[f"weight{s}"],
                                     values[f"preprocess{s}"], values[f"preprocessor{s}"], values[f"options{s}"])
@@ -207,13 +211,13 @@ def _add_endpoints(registry, shared, limits) -> None:
         used = list(result.items[0].condition_maps) if result.items else []
         return gallery_entries(result), used, result_info(result)
 
-    def preprocess(kind, image, width, height, preprocessor, options):
+    def preprocess(kind, image=None, width=None, height=None, preprocessor="", options=""):
         """The condition map `preprocessor` (empty: the kind's default) makes of `image`, and a note."""
         try:
             if image is None:
                 raise InvalidRequest("adapters", "an image is required")
             result = preprocess_image(kind, image, as_int("width", width), as_int("height", height),
-                                      preprocessor or None, parse_options(options), depth=registry._depth_estimators())
+                                      preprocessor or None, parse_options(options), depth=registry.depth_estimators())
         except InvalidRequest as error:
             raise gr.Error(str(error), title="Invalid setting") from None
         return result.image, result.note
