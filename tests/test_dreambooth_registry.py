@@ -1,0 +1,106 @@
+"""A trained model registers at once: trained from the CLI and from the DreamBooth tab, it is listed with
+its trigger words and generates through the registry, /txt2img and /adapter; an export loads back."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from dreambooth_support import heart_images
+from PIL import Image
+
+from pipelines import GenerationRequest
+from pipelines.shapes.render import shape_geometry, sketch_map
+from pipelines.shapes.world import Scene
+
+TRAIN = ["--model", "shapes", "--instance-prompt", "a sks shape", "--steps", "3", "--checkpoint-every", "2",
+         "--resolution", "64", "--learning-rate", "1e-3"]
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    """A models folder holding a full fine-tune and a LoRA trained by the CLI, a registry and a live app."""
+    from gradio_client import Client
+
+    from pipelines import PipelineRegistry
+    from studio.cli import main
+    from studio.ui import build_demo
+
+    root = tmp_path_factory.mktemp("dreambooth_studio")
+    models, hearts = root / "models", heart_images(root / "hearts")
+    models.mkdir()
+    common = TRAIN + ["--images", str(hearts), "--models-dir", str(models)]
+    assert main(["train-dreambooth", *common, "--full", "--out", str(models / "hearts-full")]) == 0
+    assert main(["train-dreambooth", *common, "--out", str(models / "hearts-lora")]) == 0
+    registry = PipelineRegistry(models_dir=models, outputs_dir=root / "outputs", device="cpu", dtype="float32")
+    demo = build_demo(registry)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True)
+    try:
+        yield registry, Client(url, verbose=False), root
+    finally:
+        demo.close()
+
+
+def test_trained_models_are_listed_with_their_trigger_words(studio):
+    registry, _, _ = studio
+    assert {"hearts-full", "hearts-full/checkpoint-2"} <= set(registry.model_names())
+    full = registry.model_info("hearts-full")
+    assert full.family == "shapes" and full.trigger_words == ("a sks shape",)
+    assert "hearts-lora" in registry.lora_names()
+    lora = registry.lora_info("hearts-lora")
+    assert lora.base == "shapes" and lora.trigger_words == ("a sks shape",)
+
+
+def test_they_generate_through_the_registry(studio):
+    registry, _, _ = studio
+    request = GenerationRequest(prompt="a sks shape", model="shapes", steps=3, width=64, height=64, seed=5)
+    base = np.asarray(registry.generate(request).images[0], dtype=np.int16)
+    for changed in (request.with_(model="hearts-full"), request.with_(model="hearts-full/checkpoint-2"),
+                    request.with_(loras=[("hearts-lora", 1.0)])):
+        image = np.asarray(registry.generate(changed).images[0], dtype=np.int16)
+        assert image.shape == base.shape and np.abs(image - base).max() > 0  # trained weights were used
+    assert np.array_equal(np.asarray(registry.generate(request).images[0], dtype=np.int16), base)
+
+
+def test_the_trained_model_generates_through_txt2img_and_adapter(studio):
+    from gradio_client import handle_file
+
+    _, client, root = studio
+    images, info = client.predict(prompt="a sks shape", model="hearts-full", steps=3, width=64, height=64, seed=2,
+                                  api_name="/txt2img")
+    assert len(images) == 1 and info["request"]["model"] == "hearts-full"
+    scene = Scene("circle", "red", "white", "large", "center")
+    sketch_map(scene, shape_geometry(scene)).save(root / "sketch.png")
+    images, maps, info = client.predict(prompt="a sks shape", model="hearts-full", steps=3, width=64, height=64,
+                                        seed=2, kind="sketch", image=handle_file(str(root / "sketch.png")),
+                                        api_name="/adapter")
+    assert len(images) == 1 and len(maps) == 1 and info["request"]["model"] == "hearts-full"
+    assert Image.open(images[0]["image"]).size == (64, 64)
+
+
+def test_the_dreambooth_tab_trains_and_registers(studio):
+    from studio.tabs.dreambooth import _train
+
+    registry, _, root = studio
+    files = sorted(str(p) for p in (root / "hearts").iterdir())
+    updates = list(_train(registry, model="shapes", files=files, instance_prompt="a sks shape", class_prompt="",
+                          prior=False, num_class_images=1, method="lora", steps=2, learning_rate=1e-3,
+                          resolution=64, seed=1, checkpoint_every=1, name="tab-lora"))
+    losses = updates[-1][1]
+    assert list(losses["step"]) == [1, 2]
+    assert updates[-1][2]["trigger_words"] == ["a sks shape"]
+    assert "tab-lora" in registry.lora_names()  # registered as soon as it finished
+
+
+def test_export_of_the_trained_folder_loads_as_a_single_file(studio):
+    from studio.cli import main
+
+    registry, _, root = studio
+    target = root / "models" / "hearts-full-export.safetensors"
+    assert main(["export", "--model", "hearts-full", "--out", str(target), "--dtype", "fp32",
+                 "--models-dir", str(root / "models")]) == 0
+    registry.refresh()
+    spec = registry.model_info("hearts-full-export")
+    assert spec.format == "single_file" and spec.trigger_words == ("a sks shape",)
+    request = GenerationRequest(prompt="a sks shape", model="hearts-full", steps=3, width=64, height=64, seed=9)
+    folder = registry.generate(request).images[0]
+    single = registry.generate(request.with_(model="hearts-full-export")).images[0]
+    assert np.array_equal(np.asarray(folder), np.asarray(single))
