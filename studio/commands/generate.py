@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from pipelines.requests import GenerationRequest
+from studio.commands.adapter_args import add_adapter_arguments, adapter_fields
 from studio.commands.common import add_registry_arguments, make_registry
 from studio.forms import build_request
 
@@ -27,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, metavar="S", help="-1 (default): random")
     parser.add_argument("--num-images", type=int, default=DEFAULTS.num_images, metavar="N")
     parser.add_argument("--out", default="outputs", metavar="DIR", help="where the PNGs go (default: ./outputs)")
+    add_adapter_arguments(parser)
     add_registry_arguments(parser)
 
 
@@ -37,7 +39,7 @@ def request_from_args(args: argparse.Namespace, registry) -> GenerationRequest:
         steps=args.steps, guidance_scale=args.guidance,
         width=args.width if args.width is not None else limits.default_width,
         height=args.height if args.height is not None else limits.default_height,
-        seed=args.seed, num_images=args.num_images)
+        seed=args.seed, num_images=args.num_images, **adapter_fields(args))
 
 
 def run(args: argparse.Namespace) -> int:
