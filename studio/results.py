@@ -27,8 +27,9 @@ def summary(result: GenerationResult) -> str:
     """The first image's parameters, as A1111 writes them, and what the run took."""
     seeds = ", ".join(str(seed) for seed in result.seeds)
     count = len(result.items)
+    plural = "s" if count != 1 else ""
     lines = [a1111_parameters(result.items[0].request) if result.items else "",
-             f"{count} image{'s' if count != 1 else ''} in {result.seconds:.1f} s; seed{'s' if count != 1 else ''}: {seeds}"]
+             f"{count} image{plural} in {result.seconds:.1f} s; seed{plural}: {seeds}"]
     if result.paths:
         lines.append("Saved: " + ", ".join(result.paths))
     return "\n".join(lines)

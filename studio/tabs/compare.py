@@ -97,8 +97,9 @@ def build(registry, shared) -> None:
                     done = index + update.step / update.total
                     yield {progress: progress_html(round(100 * done), 100 * count,
                                                    f"Image {index + 1} / {count}: {note} - step {update.step}")}
-            yield {grid_image: labelled_grid(images, row_labels, column_labels)}
-        yield {progress: progress_html(1, 1, f"Done: {count} images, seed {seed}"),
+            grid = labelled_grid(images, row_labels, column_labels)
+            yield {grid_image: grid}
+        yield {grid_image: grid, progress: progress_html(1, 1, f"Done: {count} images, seed {seed}"),
                info: f"{cells[0][0].prompt}\nSeed: {seed}, model: {cells[0][0].model}"}
 
     inputs = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "schedulers": schedulers,

@@ -23,14 +23,24 @@ def _size_slider(label: str, limits, value: int) -> gr.Slider:
     return gr.Slider(limits.min_size, limits.max_size, value=value, step=limits.size_multiple, label=label)
 
 
-def _settings_for_model(registry, model: str) -> tuple:
-    """Slider ranges (and size defaults) of the chosen model; an unknown model leaves them as they are."""
+def _fits(value, low: int, high: int, multiple: int) -> bool:
+    return isinstance(value, (int, float)) and low <= value <= high and value % multiple == 0
+
+
+def _settings_for_model(registry, model: str, width, height) -> tuple:
+    """Slider ranges of the chosen model; a size the model cannot take becomes its default size.
+
+    A size it can take is kept, so settings sent from PNG Info survive the model switch they cause.
+    """
     try:
         limits = registry.limits(model)
-    except Exception:  # a half-typed path: the generate button names the problem
+    except Exception:  # a half-typed path: the Generate button names the problem
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-    size = {"minimum": limits.min_size, "maximum": limits.max_size, "step": limits.size_multiple}
-    return (gr.Slider(value=limits.default_width, **size), gr.Slider(value=limits.default_height, **size),
+    low, high, multiple = limits.min_size, limits.max_size, limits.size_multiple
+    size = {"minimum": low, "maximum": high, "step": multiple}
+    width = width if _fits(width, low, high, multiple) else limits.default_width
+    height = height if _fits(height, low, high, multiple) else limits.default_height
+    return (gr.Slider(value=width, **size), gr.Slider(value=height, **size),
             gr.Slider(minimum=limits.min_steps, maximum=limits.max_steps),
             gr.Slider(minimum=limits.min_images, maximum=limits.max_images))
 
@@ -117,5 +127,6 @@ def build(registry, shared) -> None:
         return previous
 
     reuse_seed.click(reuse, inputs=last_seed, outputs=seed, queue=False, api_visibility="private")
-    model.change(lambda chosen: _settings_for_model(registry, chosen), inputs=model,
-                 outputs=[width, height, steps, num_images], queue=False, api_visibility="private")
+    model.change(lambda chosen, w, h: _settings_for_model(registry, chosen, w, h),
+                 inputs=[model, width, height], outputs=[width, height, steps, num_images], queue=False,
+                 api_visibility="private")

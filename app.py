@@ -1,0 +1,60 @@
+"""Start Diffusion Studio: `python app.py [--port 7860] [--share] [--auth user:pass] [--model KEY|PATH] ...`.
+
+The same file is the Hugging Face Space entry point (README front matter: `app_file: app.py`); on a Space
+the settings come from the environment (STUDIO_MODEL, STUDIO_DEVICE, ...) since there is no command line.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    env = os.environ.get
+    parser = argparse.ArgumentParser(description="Diffusion Studio: a Gradio web studio for Stable Diffusion.")
+    parser.add_argument("--host", default=env("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="address to listen on; 0.0.0.0 for every interface (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(env("GRADIO_SERVER_PORT", "7860")),
+                        help="port to listen on (default: 7860)")
+    parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    parser.add_argument("--auth", metavar="USER:PASS", default=env("STUDIO_AUTH"),
+                        help="require this user name and password to open the studio")
+    parser.add_argument("--model", default=env("STUDIO_MODEL", "shapes"), metavar="KEY|PATH",
+                        help="the model selected at start: a key (see `python -m studio models`) or a path")
+    parser.add_argument("--models-dir", default=env("STUDIO_MODELS_DIR", "models"), metavar="DIR",
+                        help="folder scanned for extra models and LoRAs (default: ./models)")
+    parser.add_argument("--outputs-dir", default=env("STUDIO_OUTPUTS_DIR", "outputs"), metavar="DIR",
+                        help="where generated PNGs are saved (default: ./outputs)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
+    parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: per device)")
+    parser.add_argument("--concurrency", type=int, default=1, metavar="N",
+                        help="generations running at once on the device (default: 1)")
+    args = parser.parse_args(argv)
+    if args.auth is not None and (":" not in args.auth or args.auth.startswith(":")):
+        parser.error("--auth: write USER:PASS")
+    if args.concurrency < 1:
+        parser.error("--concurrency: must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from pipelines import InvalidRequest, PipelineRegistry
+    from studio.ui import build_demo, launch_options
+
+    try:
+        registry = PipelineRegistry(models_dir=args.models_dir, outputs_dir=args.outputs_dir,
+                                    device=args.device, dtype=args.dtype)
+        demo = build_demo(registry, default_model=args.model, concurrency_limit=args.concurrency)
+    except (InvalidRequest, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth, show_error=True,
+                **launch_options(registry))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

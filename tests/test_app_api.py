@@ -1,0 +1,208 @@
+"""The launched studio answers its API through gradio_client, and Stop really stops a run."""
+import re
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from pipelines import PipelineRegistry
+from pipelines.metadata import read_png_info
+from pipelines.requests import GenerationCancelled, GenerationRequest
+from studio.grid import labelled_grid
+from studio.runner import GenerationRun
+from studio.ui import TABS, build_demo, launch_options
+
+PROMPT = "a large red circle in the top left on a blue background"
+LONG_RUN_STEPS = 150  # the longest run the shapes model allows: Stop must end it well before the end
+
+
+class WatchedRegistry(PipelineRegistry):
+    """The real registry, recording how each run ended (finished, or cancelled after how many steps)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.endings: list[tuple[str, int]] = []
+        self.run_ended = threading.Event()
+
+    def generate(self, request, on_step=None, should_stop=None, preview_every=0):
+        steps_seen = []
+
+        def count(update):
+            steps_seen.append(update.step)
+            if on_step:
+                on_step(update)
+
+        try:
+            result = super().generate(request, count, should_stop, preview_every)
+            self.endings.append(("finished", len(steps_seen)))
+            return result
+        except GenerationCancelled:
+            self.endings.append(("cancelled", len(steps_seen)))
+            raise
+        finally:
+            self.run_ended.set()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    registry = WatchedRegistry(models_dir=tmp_path_factory.mktemp("models"),
+                               outputs_dir=tmp_path_factory.mktemp("outputs"))
+    demo = build_demo(registry)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
+                            quiet=True, **launch_options(registry))
+    client = Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("downloads")))
+    yield registry, client
+    demo.close()
+
+
+def test_txt2img_returns_pngs_of_the_requested_size_with_their_seeds(studio):
+    _, client = studio
+    images, info = client.predict(prompt=PROMPT, steps=4, width=64, height=96, seed=11, num_images=2,
+                                  api_name="/txt2img")
+    assert len(images) == 2
+    for entry in images:
+        with Image.open(entry["image"]) as image:
+            assert image.format == "PNG" and image.size == (64, 96)
+    assert info["seeds"] == [11, 12]
+    assert [caption["caption"] for caption in images] == ["seed 11", "seed 12"]
+    assert all(Path(path).is_file() for path in info["paths"])  # also saved to the outputs folder
+
+
+def test_png_info_returns_the_prompt_put_in(studio):
+    _, client = studio
+    images, _ = client.predict(prompt=PROMPT, negative_prompt="blurry", scheduler="DDIM", steps=3, seed=5,
+                               api_name="/txt2img")
+    parameters, settings = client.predict(image=handle_file(images[0]["image"]), api_name="/png_info")
+    assert parameters.splitlines()[0] == PROMPT
+    assert "Sampler: DDIM" in parameters and "Seed: 5" in parameters
+    assert settings["prompt"] == PROMPT and settings["negative_prompt"] == "blurry"
+    assert (settings["scheduler"], settings["steps"], settings["seed"]) == ("DDIM", 3, 5)
+
+
+def test_png_info_reads_an_automatic1111_png(studio, tmp_path):
+    _, client = studio
+    text = ("a watercolor fox in a birch forest\nNegative prompt: blurry, lowres\n"
+            "Steps: 30, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234567890, "
+            "Size: 512x768, Model hash: 6ce0161689, Model: v1-5-pruned-emaonly, Version: v1.10.1")
+    metadata = PngInfo()
+    metadata.add_text("parameters", text)
+    path = tmp_path / "a1111.png"
+    Image.new("RGB", (64, 64), "white").save(path, pnginfo=metadata)
+    parameters, settings = client.predict(image=handle_file(str(path)), api_name="/png_info")
+    assert parameters == text
+    assert settings["prompt"] == "a watercolor fox in a birch forest"
+    assert settings["negative_prompt"] == "blurry, lowres"
+    assert (settings["scheduler"], settings["steps"], settings["guidance_scale"]) == ("DPM++ 2M Karras", 30, 7.0)
+    assert (settings["width"], settings["height"], settings["seed"]) == (512, 768, 1234567890)
+
+
+def test_png_without_parameters_says_so(studio, tmp_path):
+    _, client = studio
+    path = tmp_path / "plain.png"
+    Image.new("RGB", (8, 8)).save(path)
+    parameters, settings = client.predict(image=handle_file(str(path)), api_name="/png_info")
+    assert parameters == "No generation parameters found in this image." and settings == {}
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"width": 100}, "width: must be a multiple of 8 from 64 to 256, got 100"),
+    ({"scheduler": "Bogus"}, "scheduler: unknown scheduler 'Bogus'"),
+    ({"model": "sd15", "width": 512, "height": 512}, "model: the weights of 'sd15'"),
+])
+def test_bad_request_is_an_error_with_the_engines_message(studio, settings, message):
+    _, client = studio
+    with pytest.raises(AppError, match=re.escape(message)):
+        client.predict(prompt=PROMPT, **settings, api_name="/txt2img")
+
+
+def test_live_txt2img_streams_progress_then_the_images(studio):
+    _, client = studio
+    job = client.submit(PROMPT, "", "shapes", "Euler a", 6, 7.0, 128, 128, 3, 1, api_name="/txt2img_live")
+    gallery, info, progress = job.result(timeout=120)
+    updates = job.outputs()
+    step_labels = [update[0][0]["caption"] for update in updates[:-1] if isinstance(update[0], list)]
+    assert step_labels == [f"step {k} / 6" for k in range(1, 7)]  # a preview after every step
+    assert "Done: 1 image(s)" in progress and 'aria-valuenow="100"' in progress
+    assert gallery[0]["caption"] == "seed 3" and "Seed: 3" in info
+
+
+def test_stop_ends_the_run_in_the_worker(studio):
+    registry, client = studio
+    registry.run_ended.clear()
+    ended_before = len(registry.endings)
+    job = client.submit(PROMPT, "", "shapes", "Euler a", LONG_RUN_STEPS, 7.0, 128, 128, 1, 1,
+                        api_name="/txt2img_live")
+    # Wait for the first preview: the run is then under way in its worker thread.
+    for update in job:
+        if isinstance(update[0], list) and update[0] and update[0][0]["caption"].startswith("step"):
+            break
+    job.cancel()
+    assert registry.run_ended.wait(timeout=120), "the worker never ended"
+    outcome, steps_done = registry.endings[ended_before]
+    assert outcome == "cancelled"
+    assert 1 <= steps_done < LONG_RUN_STEPS
+
+
+def test_compare_builds_a_labelled_grid_with_one_seed(studio):
+    _, client = studio
+    grid_path, info, progress = client.predict(PROMPT, "", "shapes", ["Euler a", "DDIM"], 20, 7.0, 7,
+                                               "Steps", "2, 3", api_name="/compare")
+    with Image.open(grid_path) as grid:
+        # two rows of 128px cells under a label row, two columns beside a label column
+        assert grid.width > 2 * 128 and grid.height > 2 * 128
+    assert "Seed: 7" in info and "Done: 4 images, seed 7" in progress
+
+
+def test_generation_events_share_one_concurrency_limit(studio):
+    registry, _ = studio
+    demo = build_demo(registry, concurrency_limit=2)
+    generating = [fn for fn in demo.fns.values() if fn.api_name in ("txt2img", "txt2img_live", "compare")]
+    assert len(generating) == 3
+    assert {(fn.concurrency_id, fn.concurrency_limit) for fn in generating} == {("generation", 2)}
+    assert {"Text to Image", "Compare Samplers", "PNG Info"} <= {tab.TITLE for tab in TABS}
+
+
+def test_run_worker_stops_at_the_next_step_when_asked():
+    """Leaving the `with` block (what closing a UI generator does) makes the engine's stop check true."""
+    step_taken = threading.Event()
+    steps_run = []
+
+    def engine(request, on_step, should_stop, preview_every):
+        for step in range(1, 1000):
+            if should_stop():
+                raise GenerationCancelled("stopped")
+            steps_run.append(step)
+            on_step(step)
+            step_taken.wait(timeout=60)  # one step at a time: the next waits for the consumer
+        return "finished"
+
+    run = GenerationRun(engine, GenerationRequest(prompt="x"))
+    with run:
+        assert next(run.updates()) == 1
+    step_taken.set()
+    assert run.join(timeout=60)
+    assert steps_run == [1] and run.result is None
+
+
+def test_grid_places_each_cell_under_its_labels():
+    red, blue = Image.new("RGB", (32, 32), "red"), Image.new("RGB", (32, 32), "blue")
+    grid = labelled_grid([[red, blue], [blue, None]], ["Euler a", "DDIM"], ["steps 10", "steps 20"])
+    width, height = grid.size
+    # The bottom-right cell is still pending (grey); the cells sit at the right and bottom edges.
+    assert grid.getpixel((width - 4 - 16, height - 4 - 16)) == (230, 230, 230)
+    assert grid.getpixel((width - 4 - 16, height - 4 - 32 - 4 - 16)) == (0, 0, 255)
+    assert grid.getpixel((width - 4 - 32 - 4 - 16, height - 4 - 16)) == (0, 0, 255)
+    assert grid.getpixel((width - 4 - 32 - 4 - 16, height - 4 - 32 - 4 - 16)) == (255, 0, 0)
+    with pytest.raises(ValueError):
+        labelled_grid([[red]], ["one", "two"], ["a"])
