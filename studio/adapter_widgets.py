@@ -9,7 +9,7 @@ from pipelines.adapters.preprocess import DEFAULT_PREPROCESSOR, PREPROCESSORS, W
 from studio.adapter_form import OPTION_WIDGETS, SOURCES
 
 CANVAS_SIZE = (512, 512)  # drawn large, brought to the generation size like any other picture
-BRUSH = gr.Brush(colors=["#000000", "#404040"], default_color="#000000", default_size=12, color_mode="fixed")
+BRUSH_SIZE = 12  # about 3 pixels once a 512 canvas is brought to 128: the width the shapes adapters learned
 
 
 def _option_default(preprocessor: str, option: str):
@@ -36,7 +36,9 @@ def build_slot(index: int, family: str) -> dict[str, gr.components.Component]:
         widgets["source"] = gr.Radio(list(SOURCES), value="Draw", label="Picture", scale=2)
         widgets["weight"] = gr.Slider(WEIGHT_RANGE[0], WEIGHT_RANGE[1], value=1.0, step=0.05, label="Weight",
                                       scale=2)
-    widgets["drawing"] = gr.Sketchpad(type="pil", image_mode="RGBA", canvas_size=CANVAS_SIZE, brush=BRUSH,
+    widgets["drawing"] = gr.Sketchpad(type="pil", image_mode="RGBA", canvas_size=CANVAS_SIZE,
+                                      brush=gr.Brush(colors=["#000000", "#404040"], default_color="#000000",
+                                                     default_size=BRUSH_SIZE, color_mode="fixed"),
                                       label="Draw dark strokes on white", format="png", height=360)
     widgets["upload"] = gr.Image(type="pil", label="Upload a photo or a condition map", format="png",
                                  height=360, visible=False, sources=["upload", "clipboard"])

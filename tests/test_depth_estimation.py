@@ -16,25 +16,40 @@ from pipelines.adapters.preprocess import prepare_condition, preprocess_image
 from pipelines.requests import AdapterInput, InvalidRequest
 
 
+def _lift_head(model):
+    """Random weights often leave the head's final ReLU at zero everywhere (a flat map); a positive bias on
+    its last convolution keeps the output varying with the picture, as a trained model's does."""
+    import torch
+
+    last_conv = [m for m in model.head.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        last_conv.bias.fill_(1.0)
+    return model.eval()
+
+
 def _save_tiny_dpt(folder):
+    import torch
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
 
+    torch.manual_seed(0)
     config = DPTConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37,
                        image_size=64, patch_size=16, backbone_out_indices=[0, 1, 2, 3],
                        neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, reassemble_factors=[4, 2, 1, 0.5])
-    DPTForDepthEstimation(config).eval().save_pretrained(folder)
+    _lift_head(DPTForDepthEstimation(config)).save_pretrained(folder)
     DPTImageProcessor(size={"height": 64, "width": 64}, keep_aspect_ratio=False).save_pretrained(folder)
     return folder
 
 
 def _save_tiny_depth_anything(folder):
+    import torch
     from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
 
+    torch.manual_seed(0)
     backbone = Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=37,
                             image_size=56, patch_size=14, out_indices=[1, 2, 3, 4], reshape_hidden_states=False)
     config = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=32, patch_size=14,
                                  neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16, head_hidden_size=8)
-    DepthAnythingForDepthEstimation(config).eval().save_pretrained(folder)
+    _lift_head(DepthAnythingForDepthEstimation(config)).save_pretrained(folder)
     DPTImageProcessor(size={"height": 56, "width": 56}, keep_aspect_ratio=False,
                       ensure_multiple_of=14).save_pretrained(folder)
     return folder
