@@ -177,3 +177,12 @@ def test_color_grid_averages_cells():
     pixels = np.array([[rng.choice([(255, 0, 0), (0, 0, 255)]) for _ in range(128)] for _ in range(128)], np.uint8)
     grid = np.asarray(preprocess_image("color", Image.fromarray(pixels), 128, 128, options={"cell": 64}).image)
     assert len(np.unique(grid[:64, :64].reshape(-1, 3), axis=0)) == 1  # one colour per cell
+
+
+def test_pose_extraction_without_its_optional_extra_says_to_upload_a_pose_map():
+    # Here controlnet-aux cannot be imported (it needs torchvision); where it can, its weights are not cached.
+    image, _ = _scene()
+    with pytest.raises(InvalidRequest, match="upload a pose map"):
+        prepare_condition(AdapterInput("openpose", image, preprocess=True), 64, 64)
+    as_is = prepare_condition(AdapterInput("openpose", image), 64, 64)  # a pose map is taken as it is
+    assert as_is.size == (64, 64) and as_is.mode == "RGB"

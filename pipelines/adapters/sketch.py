@@ -6,6 +6,8 @@ and the caller is told so.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image
 
@@ -39,6 +41,19 @@ def classical_sketch(image: Image.Image, threshold: float = 0.15, thickness: int
     return Image.fromarray((lines * 255).round().astype(np.uint8)).convert("RGB")
 
 
+ANNOTATORS_REPO = "lllyasviel/Annotators"
+ANNOTATOR_FILES = {"pidinet": "table5_pidinet.pth", "hed": "ControlNetHED.pth", "openpose": "body_pose_model.pth"}
+
+
+def annotator_folder(method: str) -> str | None:
+    """The local folder holding controlnet-aux's weights for `method` (from the Hugging Face cache), or None.
+    Passing a folder keeps controlnet-aux from downloading: its from_pretrained has no offline switch."""
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(ANNOTATORS_REPO, ANNOTATOR_FILES[method])
+    return str(Path(cached).parent) if isinstance(cached, str) else None
+
+
 def learned_sketch(image: Image.Image, method: str) -> Image.Image | None:
     """PidiNet or HED lines via controlnet-aux, or None when it cannot be imported or its weights are absent."""
     try:
@@ -48,10 +63,10 @@ def learned_sketch(image: Image.Image, method: str) -> Image.Image | None:
             from controlnet_aux import HEDdetector as Detector
     except Exception:  # noqa: BLE001 - without torchvision the package fails with RuntimeError, not ImportError
         return None
-    try:
-        detector = Detector.from_pretrained("lllyasviel/Annotators")  # offline: only from the local cache
-    except Exception:  # noqa: BLE001 - a missing annotator download is an OSError or a hub error
+    folder = annotator_folder(method)
+    if folder is None:
         return None
+    detector = Detector.from_pretrained(folder)
     result = detector(image, detect_resolution=min(image.size), image_resolution=min(image.size))
     return result.convert("RGB").resize(image.size, Image.LANCZOS)
 
