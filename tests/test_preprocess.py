@@ -151,13 +151,14 @@ def test_unknown_kind_and_weight_out_of_range_are_errors():
 
 def test_learned_sketch_falls_back_to_the_built_in_extractor_and_says_so():
     image, _ = _scene("triangle")
-    result = preprocess_image("sketch", image, 128, 128, preprocessor="pidinet")
+    result = preprocess_image("sketch", image, 128, 128)  # the sketch default: PidiNet where it can run
     builtin = preprocess_image("sketch", image, 128, 128, preprocessor="sketch")
     try:
         import controlnet_aux  # noqa: F401
         has_extra = True
     except Exception:  # noqa: BLE001 - fails with RuntimeError when torchvision is missing
         has_extra = False
+    assert result.preprocessor == "pidinet"
     if not has_extra:
         assert "built-in" in result.note
         assert np.array_equal(np.asarray(result.image), np.asarray(builtin.image))

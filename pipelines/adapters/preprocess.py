@@ -23,7 +23,8 @@ STROKE_KINDS = ("sketch", "edge", "lineart")  # white lines on black
 GRAY_KINDS = STROKE_KINDS + ("depth", "depth_zoe")  # single-channel maps (colour ones keep their colours)
 ALL_KINDS = tuple(sorted({kind for table in ADAPTERS.values() for kind in table}))
 # What `preprocess=True` runs for each kind; kinds without an entry take their maps as they are.
-DEFAULT_PREPROCESSOR = {"sketch": "sketch", "lineart": "sketch", "edge": "canny", "depth": "depth",
+# Sketches use PidiNet where controlnet-aux and its weights are here, else the built-in extractor (with a note).
+DEFAULT_PREPROCESSOR = {"sketch": "pidinet", "lineart": "sketch", "edge": "canny", "depth": "depth",
                         "depth_zoe": "depth", "color": "color", "openpose": "openpose"}
 
 
