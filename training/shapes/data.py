@@ -15,19 +15,22 @@ def to_tensor(image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)
 
 
-def render_pool(count: int, seed: int, conditions: tuple[str, ...] = ()):
-    """`count` random scenes with their geometry, images and (optionally) condition maps, as uint8 tensors."""
+def render_pool(count: int, seed: int, conditions: tuple[str, ...] = (), with_centres: bool = False):
+    """`count` random scenes, their images and (optionally) condition maps as uint8 tensors, and with
+    `with_centres` the shapes' centres (x, y) in pixels."""
     rng = random.Random(seed)
-    scenes, images, maps = [], [], {k: [] for k in conditions}
+    scenes, geometries, images, maps = [], [], [], {k: [] for k in conditions}
     for _ in range(count):
         scene = training_scene(rng)
         geometry = shape_geometry(scene, rng)
         scenes.append(scene)
+        geometries.append(geometry)
         images.append(np.asarray(render(scene, geometry=geometry)))
         for kind in conditions:
             maps[kind].append(np.asarray(condition_map(kind, scene, geometry)))
     as_tensor = lambda arrays: torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    return scenes, as_tensor(images), {k: as_tensor(v) for k, v in maps.items()}
+    pool = (scenes, as_tensor(images), {k: as_tensor(v) for k, v in maps.items()})
+    return pool + (torch.tensor([g[:2] for g in geometries]),) if with_centres else pool
 
 
 def uint8_to_unit(batch: torch.Tensor) -> torch.Tensor:

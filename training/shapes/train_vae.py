@@ -19,7 +19,7 @@ from .data import render_pool, uint8_to_unit
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/shapes/vae")
-    parser.add_argument("--steps", type=int, default=1600)
+    parser.add_argument("--steps", type=int, default=2400)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--crop", type=int, default=64, help="random crops, aligned to the 8-pixel latent grid")
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -46,7 +46,7 @@ def main(argv=None):
         optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
     vae, optimizer = accelerator.prepare(vae, optimizer)
-    _, images, _ = render_pool(args.pool, seed=args.seed)
+    _, images, _, centres = render_pool(args.pool, seed=args.seed, with_centres=True)
     generator = torch.Generator().manual_seed(args.seed + start)
     schedule = lambda step: args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * (1 - step / args.steps))
 
@@ -54,7 +54,7 @@ def main(argv=None):
         for group in optimizer.param_groups:
             group["lr"] = schedule(step)
         index = torch.randint(0, len(images), (args.batch_size,), generator=generator)
-        x = uint8_to_unit(_crop(images[index], args.crop, generator)).to(accelerator.device)
+        x = uint8_to_unit(_crop(images[index], centres[index], args.crop, generator)).to(accelerator.device)
         posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample()).sample
         loss = F.l1_loss(recon, x) + F.mse_loss(recon, x) + args.kl_weight * posterior.kl().mean()
@@ -67,13 +67,22 @@ def main(argv=None):
             _save(accelerator, vae, optimizer, out, step + 1, images)
 
 
-def _crop(batch, size, generator):
-    """The VAE is fully convolutional (no mid-block attention), so crops teach it whole images, cheaper."""
-    if size >= batch.shape[-1]:
+def _crop(batch, centres, size, generator):
+    """The VAE is fully convolutional (no mid-block attention), so crops teach it whole images, cheaper.
+    Half the crops are centred on the shape (else most crops would be plain background); all are aligned
+    to the 8-pixel latent grid."""
+    full = batch.shape[-1]
+    if size >= full:
         return batch
-    cells = (batch.shape[-1] - size) // 8 + 1
-    y, x = (int(v) * 8 for v in torch.randint(0, cells, (2,), generator=generator))
-    return batch[:, :, y:y + size, x:x + size]
+    cells = (full - size) // 8
+    crops = []
+    for image, (cx, cy) in zip(batch, centres.tolist()):
+        if torch.rand((), generator=generator) < 0.5:
+            x, y = (min(max(int(round((c - size / 2) / 8)), 0), cells) * 8 for c in (cx, cy))
+        else:
+            x, y = (int(v) * 8 for v in torch.randint(0, cells + 1, (2,), generator=generator))
+        crops.append(image[:, y:y + size, x:x + size])
+    return torch.stack(crops)
 
 
 def _save(accelerator, vae, optimizer, out, step, images):
