@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         registry = PipelineRegistry(models_dir=args.models_dir, outputs_dir=args.outputs_dir,
                                     device=args.device, dtype=args.dtype)
         demo = build_demo(registry, default_model=args.model, concurrency_limit=args.concurrency)
+        if os.environ.get("SPACES_ZERO_GPU"):
+            # ZeroGPU runs each @spaces.GPU call in a forked worker: weights loaded here, before the fork,
+            # are shared by every call instead of being reloaded by each one.
+            registry.load(args.model)
     except (InvalidRequest, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

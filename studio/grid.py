@@ -9,7 +9,7 @@ EMPTY_CELL = (230, 230, 230)  # a cell whose image is not there yet
 
 
 def _font(cell_size: int) -> ImageFont.ImageFont:
-    return ImageFont.load_default(size=max(12, min(28, cell_size // 8)))
+    return ImageFont.load_default(size=max(14, min(28, cell_size // 6)))
 
 
 def _text_size(draw: ImageDraw.ImageDraw, text: str, font) -> tuple[int, int]:
@@ -35,22 +35,25 @@ def labelled_grid(cells: list[list[Image.Image | None]], row_labels: list[str], 
     pad = max(6, cell_h // 16)
     label_w = max((_text_size(measure, text, font)[0] for text in row_labels if text), default=0)
     label_h = max((_text_size(measure, text, font)[1] for text in column_labels if text), default=0)
+    # A column is as wide as its widest label, so long sampler names never run into each other.
+    widest = max((_text_size(measure, text, font)[0] for text in column_labels if text), default=0)
+    pitch = max(cell_w, widest + pad)
     left = label_w + 2 * pad if label_w else 0
     top = label_h + 2 * pad if label_h else 0
-    width = left + len(column_labels) * (cell_w + gap) + gap
+    width = left + len(column_labels) * (pitch + gap) + gap
     height = top + len(row_labels) * (cell_h + gap) + gap
     grid = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(grid)
     for c, text in enumerate(column_labels):
         text_w, _ = _text_size(draw, text, font)
-        x = left + gap + c * (cell_w + gap) + (cell_w - text_w) // 2
+        x = left + gap + c * (pitch + gap) + (pitch - text_w) // 2
         draw.text((x, pad), text, fill=INK, font=font)
     for r, text in enumerate(row_labels):
         y0 = top + gap + r * (cell_h + gap)
         _, text_h = _text_size(draw, text, font)
         draw.text((pad, y0 + (cell_h - text_h) // 2), text, fill=INK, font=font)
         for c, image in enumerate(cells[r]):
-            x0 = left + gap + c * (cell_w + gap)
+            x0 = left + gap + c * (pitch + gap) + (pitch - cell_w) // 2
             if image is None:
                 draw.rectangle((x0, y0, x0 + cell_w - 1, y0 + cell_h - 1), fill=EMPTY_CELL)
                 continue

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 
 from PIL import Image
 
@@ -31,7 +32,9 @@ def summary(result: GenerationResult) -> str:
     lines = [a1111_parameters(result.items[0].request) if result.items else "",
              f"{count} image{plural} in {result.seconds:.1f} s; seed{plural}: {seeds}"]
     if result.paths:
-        lines.append("Saved: " + ", ".join(result.paths))
+        folders = sorted({os.path.dirname(path) for path in result.paths})
+        names = ", ".join(os.path.basename(path) for path in result.paths)
+        lines.append(f"Saved in {', '.join(folders)}: {names}")
     return "\n".join(lines)
 
 

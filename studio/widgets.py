@@ -15,14 +15,9 @@ HEARTBEAT_SECONDS = 0.5  # how often a waiting handler yields, so Stop works whi
 
 
 def model_choices(registry) -> list[tuple[str, str]]:
-    """(label, key) pairs; a model whose weights are not here says how to fetch them."""
-    choices = []
-    for key in registry.model_names():
-        spec = registry.model_info(key)
-        about = spec.description or spec.family
-        label = f"{key} - {about}" if spec.available else f"{key} - not downloaded (python -m studio download {key})"
-        choices.append((label, key))
-    return choices
+    """(label, key) pairs; a model whose weights are not here says so (`python -m studio models` says how)."""
+    return [(key if registry.model_info(key).available else f"{key} (not downloaded)", key)
+            for key in registry.model_names()]
 
 
 def model_dropdown(registry, shared, **options) -> gr.Dropdown:

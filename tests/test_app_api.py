@@ -57,7 +57,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
     registry = WatchedRegistry(models_dir=tmp_path_factory.mktemp("models"),
-                               outputs_dir=tmp_path_factory.mktemp("outputs"))
+                               outputs_dir=tmp_path_factory.mktemp("outputs"), device="cpu", dtype="float32")
     demo = build_demo(registry)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
                             quiet=True, **launch_options(registry))
@@ -159,7 +159,7 @@ def test_compare_builds_a_labelled_grid_with_one_seed(studio):
     grid_path, info, progress = client.predict(PROMPT, "", "shapes", ["Euler a", "DDIM"], 20, 7.0, 7,
                                                "Steps", "2, 3", api_name="/compare")
     with Image.open(grid_path) as grid:
-        # two rows of 128px cells under a label row, two columns beside a label column
+        # two rows (steps) of 128px cells under a label row, two columns (samplers) beside a label column
         assert grid.width > 2 * 128 and grid.height > 2 * 128
     assert "Seed: 7" in info and "Done: 4 images, seed 7" in progress
 
@@ -196,13 +196,22 @@ def test_run_worker_stops_at_the_next_step_when_asked():
 
 
 def test_grid_places_each_cell_under_its_labels():
-    red, blue = Image.new("RGB", (32, 32), "red"), Image.new("RGB", (32, 32), "blue")
-    grid = labelled_grid([[red, blue], [blue, None]], ["Euler a", "DDIM"], ["steps 10", "steps 20"])
+    red, blue = Image.new("RGB", (128, 128), "red"), Image.new("RGB", (128, 128), "blue")
+    grid = labelled_grid([[red, blue], [blue, None]], ["steps 10", "steps 20"], ["DDIM", "UniPC"])
     width, height = grid.size
-    # The bottom-right cell is still pending (grey); the cells sit at the right and bottom edges.
-    assert grid.getpixel((width - 4 - 16, height - 4 - 16)) == (230, 230, 230)
-    assert grid.getpixel((width - 4 - 16, height - 4 - 32 - 4 - 16)) == (0, 0, 255)
-    assert grid.getpixel((width - 4 - 32 - 4 - 16, height - 4 - 16)) == (0, 0, 255)
-    assert grid.getpixel((width - 4 - 32 - 4 - 16, height - 4 - 32 - 4 - 16)) == (255, 0, 0)
+    right, bottom = width - 4 - 64, height - 4 - 64  # centres of the last column / row (4px gaps)
+    assert grid.getpixel((right, bottom)) == (230, 230, 230)  # still pending: grey
+    assert grid.getpixel((right, bottom - 132)) == (0, 0, 255)
+    assert grid.getpixel((right - 132, bottom)) == (0, 0, 255)
+    assert grid.getpixel((right - 132, bottom - 132)) == (255, 0, 0)
+    assert grid.getpixel((4, height - 4)) == (255, 255, 255)  # the label margin is background
     with pytest.raises(ValueError):
         labelled_grid([[red]], ["one", "two"], ["a"])
+
+
+def test_grid_columns_widen_for_long_labels():
+    cell = Image.new("RGB", (64, 64), "red")
+    short = labelled_grid([[cell, cell]], [""], ["a", "b"])
+    long = labelled_grid([[cell, cell]], [""], ["DPM++ 3M SDE Exponential", "b"])
+    assert short.width == 2 * (64 + 4) + 4
+    assert long.width > short.width + 64

@@ -2,7 +2,6 @@
 import gradio as gr
 import pytest
 
-from pipelines import PipelineRegistry
 from pipelines.requests import GenerationRequest, InvalidRequest
 from studio.forms import FORM_FIELDS, build_request, parse_number_list
 from studio.tabs.compare import plan
@@ -13,13 +12,6 @@ from studio.widgets import checked_request, preview_interval
 WIDGET_VALUES = {"prompt": "a large red circle in the top left on a blue background", "negative_prompt": None,
                  "model": "shapes", "scheduler": "DPM++ 2M Karras", "steps": 25.0, "guidance_scale": 7,
                  "width": 128.0, "height": "96", "seed": 1234.0, "num_images": 2.0}
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    # Building a registry loads no weights; validation reads only the catalog.
-    return PipelineRegistry(models_dir=tmp_path_factory.mktemp("models"),
-                            outputs_dir=tmp_path_factory.mktemp("outputs"))
 
 
 def test_widget_values_become_typed_request_fields():
@@ -83,9 +75,9 @@ def test_compare_plan_uses_one_seed_for_every_cell(registry):
     cells, rows, columns = plan(registry, prompt="a blue star", negative_prompt="", model="shapes",
                                 schedulers=["Euler a", "DDIM"], steps=20, guidance_scale=7.0, seed=-1,
                                 axis="Steps", axis_values="4, 8, 12")
-    assert rows == ["Euler a", "DDIM"] and columns == ["steps 4", "steps 8", "steps 12"]
-    assert [[cell.scheduler for cell in row] for row in cells] == [["Euler a"] * 3, ["DDIM"] * 3]
-    assert [cell.steps for cell in cells[1]] == [4, 8, 12]
+    assert rows == ["steps 4", "steps 8", "steps 12"] and columns == ["Euler a", "DDIM"]
+    assert [[cell.scheduler for cell in row] for row in cells] == [["Euler a", "DDIM"]] * 3
+    assert [[cell.steps for cell in row] for row in cells] == [[4, 4], [8, 8], [12, 12]]
     seeds = {cell.seed for row in cells for cell in row}
     assert len(seeds) == 1 and seeds.pop() >= 0
     assert all(cell.num_images == 1 and cell.width == 128 for row in cells for cell in row)

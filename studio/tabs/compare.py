@@ -1,4 +1,4 @@
-"""Compare: one prompt and one seed across samplers (rows), optionally across steps or CFG values (columns),
+"""Compare: one prompt and one seed across samplers (columns), optionally across steps or CFG values (rows),
 shown as a labelled grid that fills in cell by cell."""
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ MAX_CELLS = 48
 
 def plan(registry, *, prompt, negative_prompt, model, schedulers, steps, guidance_scale, seed, axis,
          axis_values) -> tuple[list[list], list[str], list[str]]:
-    """Every cell's checked request (rows = samplers, columns = the varied setting), and the labels."""
+    """Every cell's checked request (rows = the varied setting, columns = samplers), and the labels."""
     if not schedulers:
         raise gr.Error("Pick at least one sampler to compare.", title="Invalid setting")
     field = AXES.get(axis, "missing")
@@ -44,11 +44,11 @@ def plan(registry, *, prompt, negative_prompt, model, schedulers, steps, guidanc
     base = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "steps": steps,
             "guidance_scale": guidance_scale, "seed": seed, "num_images": 1,
             "width": limits.default_width if limits else None, "height": limits.default_height if limits else None}
-    columns = [{field: value} for value in values] if field else [{}]
+    rows = [{field: value} for value in values] if field else [{}]
     labels = [f"{'steps' if field == 'steps' else 'CFG'} {value:g}" for value in values] if field else [""]
-    cells = [[checked_request(registry, **{**base, "scheduler": name, **column}) for column in columns]
-             for name in schedulers]
-    return cells, list(schedulers), labels
+    cells = [[checked_request(registry, **{**base, **row, "scheduler": name}) for name in schedulers]
+             for row in rows]
+    return cells, labels, list(schedulers)
 
 
 def build(registry, shared) -> None:
@@ -61,13 +61,14 @@ def build(registry, shared) -> None:
                 compare_button = gr.Button("Compare", variant="primary", scale=3)
                 stop_button = gr.Button("Stop", variant="stop", scale=1)
             model = model_dropdown(registry, shared)
-            schedulers = gr.CheckboxGroup(scheduler_names(), value=DEFAULT_SCHEDULERS, label="Samplers (rows)")
+            schedulers = gr.Dropdown(scheduler_names(), value=DEFAULT_SCHEDULERS, multiselect=True,
+                                     label="Samplers (columns)")
             with gr.Row():
                 steps = gr.Slider(1, 150, value=20, step=1, label="Steps")
                 guidance_scale = gr.Slider(0, 30, value=7.0, step=0.5, label="CFG scale")
             seed = gr.Number(value=-1, precision=0, label="Seed (-1 = pick one for the whole grid)")
             with gr.Row():
-                axis = gr.Radio(list(AXES), value="Samplers only", label="Columns vary")
+                axis = gr.Radio(list(AXES), value="Samplers only", label="Rows vary")
                 axis_values = gr.Textbox(label="Values (comma separated)", placeholder="10, 20, 30")
         with gr.Column(scale=6):
             progress = gr.HTML(progress_html(0, 0, "Ready"), show_label=False, padding=False)
@@ -84,7 +85,7 @@ def build(registry, shared) -> None:
         for index in range(count):
             r, c = divmod(index, len(column_labels))
             request = cells[r][c]
-            note = f"{row_labels[r]} {column_labels[c]}".strip()
+            note = f"{column_labels[c]} {row_labels[r]}".strip()
             yield {progress: progress_html(index, count, f"Image {index + 1} / {count}: {note}")}
             runner = live_run(registry, request)
             while True:

@@ -58,7 +58,7 @@ def build(registry, shared) -> None:
                 stop_button = gr.Button("Stop", variant="stop", scale=1)
             with gr.Row(equal_height=True):
                 model = model_dropdown(registry, shared, scale=4)
-                refresh_button = gr.Button("🔄", elem_classes="studio-tool-button", scale=0, min_width=40)
+                refresh_button = gr.Button("↻", elem_classes="studio-tool-button", scale=0, min_width=40)
                 scheduler = scheduler_dropdown(scale=3)
             with gr.Row():
                 steps = gr.Slider(limits.min_steps, limits.max_steps, value=20, step=1, label="Steps")
@@ -68,16 +68,17 @@ def build(registry, shared) -> None:
                 width = _size_slider("Width", limits, limits.default_width)
                 height = _size_slider("Height", limits, limits.default_height)
             with gr.Row(equal_height=True):
-                seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)", scale=3)
-                random_seed = gr.Button("🎲", elem_classes="studio-tool-button", scale=0, min_width=40)
-                reuse_seed = gr.Button("♻️", elem_classes="studio-tool-button", scale=0, min_width=40)
+                seed = gr.Number(value=-1, precision=0, label="Seed", info="-1 = random; ⚄ random, ♻ last seed",
+                                 scale=3)
+                random_seed = gr.Button("⚄", elem_classes="studio-tool-button", scale=0, min_width=40)
+                reuse_seed = gr.Button("♻", elem_classes="studio-tool-button", scale=0, min_width=40)
                 num_images = gr.Slider(limits.min_images, limits.max_images, value=1, step=1,
                                        label="Images", scale=3)
             gr.Examples(examples=[[text] for text in EXAMPLE_PROMPTS], inputs=[prompt],
                         label="Example prompts for the shapes model")
         with gr.Column(scale=6):
             progress = gr.HTML(progress_html(0, 0, "Ready"), show_label=False, padding=False)
-            gallery = gr.Gallery(label="Images", format="png", columns=2, height=560, object_fit="contain",
+            gallery = gr.Gallery(label="Images", format="png", columns=2, height=620, object_fit="contain",
                                  buttons=["download", "fullscreen"], interactive=False)
             info = gr.Textbox(label="Parameters", lines=4, interactive=False, buttons=["copy"])
 
