@@ -173,3 +173,42 @@ def heart_images(folder: Path, count: int = 5) -> Path:
     for index, (color, background) in enumerate(HEART_SCENES[:count]):
         draw_heart(color, background, jitter_seed=index).save(folder / f"heart_{index}.png")
     return folder
+
+
+def _normalised(mask: np.ndarray, size: int = 64) -> np.ndarray:
+    """The mask's bounding box stretched to size x size: shape without position or scale."""
+    from PIL import Image
+
+    ys, xs = np.nonzero(mask)
+    crop = mask[ys.min():ys.max() + 1, xs.min():xs.max() + 1].astype(np.uint8) * 255
+    return np.asarray(Image.fromarray(crop).resize((size, size), Image.BILINEAR)) >= 128
+
+
+def _templates() -> dict[str, np.ndarray]:
+    from PIL import Image, ImageDraw
+
+    from pipelines.shapes.judge import read
+    from pipelines.shapes.render import render
+    from pipelines.shapes.world import SHAPES, Scene
+
+    templates = {shape: _normalised(read(render(Scene(shape, "black", "white", "large", "center"))).mask)
+                 for shape in SHAPES}
+    canvas = Image.new("L", (512, 512), 0)
+    ImageDraw.Draw(canvas).polygon(heart_outline(256, 256, 480), fill=255)
+    templates["heart"] = _normalised(np.asarray(canvas) >= 128)
+    return templates
+
+
+def closest_shape(image, templates: dict[str, np.ndarray] | None = None) -> tuple[str | None, float]:
+    """Which of the world's four shapes or a heart the image's shape (as the repo's judge segments it)
+    overlaps best once scaled to the same box, and that IoU; (None, 0) when there is no shape."""
+    from pipelines.shapes.judge import iou, read
+
+    mask = read(image).mask
+    if mask.sum() < 30:
+        return None, 0.0
+    templates = templates or _templates()
+    shape = _normalised(mask)
+    scores = {name: iou(shape, template) for name, template in templates.items()}
+    best = max(scores, key=scores.get)
+    return best, scores[best]

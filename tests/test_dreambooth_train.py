@@ -118,3 +118,97 @@ def test_bad_settings_name_their_field(base, hearts, tmp_path):
         train(base, config(tmp_path / "c", hearts, steps=0))
     with pytest.raises(InvalidRequest, match="method"):
         train(base, config(tmp_path / "d", hearts, method="dora"))
+
+
+def test_the_heart_judge_knows_hearts_from_the_worlds_shapes():
+    """The concept test below relies on this: hearts read as hearts, the four shapes as themselves."""
+    import random
+
+    from dreambooth_support import _templates, closest_shape, draw_heart
+
+    from pipelines.shapes.render import render
+    from pipelines.shapes.world import SHAPES, Scene
+
+    templates, rng = _templates(), random.Random(0)
+    for shape in SHAPES:
+        for size, position in (("small", "top left"), ("large", "center"), ("small", "bottom right")):
+            assert closest_shape(render(Scene(shape, "red", "white", size, position), rng), templates)[0] == shape
+    for k, (color, background, size, position) in enumerate(
+            [("red", "white", "small", "top left"), ("blue", "black", "large", "center"),
+             ("yellow", "purple", "small", "bottom right")]):
+        name, score = closest_shape(draw_heart(color, background, size, position, jitter_seed=k), templates)
+        assert name == "heart" and score >= HEART_IOU
+
+
+HEART_IOU = 0.8  # a heart's box-normalised IoU with a circle is 0.63, so 0.8 means a real heart
+CONCEPT_STEPS, CONCEPT_LR, CONCEPT_RANK, CLASS_IMAGES = 300, 1e-3, 8, 12
+
+
+@pytest.mark.slow
+def test_dreambooth_teaches_a_missing_shape_and_keeps_the_world(base, hearts, tmp_path):
+    """Five hearts (a shape the bundled world lacks) as "a sks shape", LoRA with prior preservation on
+    "a shape": afterwards "a sks shape" draws hearts, which it did not before, and ordinary prompts keep
+    their accuracy (training/shapes/evaluate.py's text_accuracy) within 5 points."""
+    from diffusers import EulerAncestralDiscreteScheduler
+    from dreambooth_support import _templates, closest_shape, pipeline_from
+
+    from pipelines.loras import lora_scope
+    from training.shapes.evaluate import generate, text_accuracy
+
+    cfg = config(tmp_path / "hearts-lora", hearts, steps=CONCEPT_STEPS, checkpoint_every=CONCEPT_STEPS,
+                 learning_rate=CONCEPT_LR, lora_rank=CONCEPT_RANK, resolution=128, class_prompt="a shape",
+                 prior_preservation=True, num_class_images=CLASS_IMAGES)
+    train_dreambooth(cfg, copy.deepcopy(base), family="shapes")
+
+    pipe = pipeline_from(base)
+    pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
+    templates, seeds = _templates(), list(range(100, 112))
+
+    def heart_rate() -> float:
+        found = [closest_shape(image, templates) for image in generate(pipe, ["a sks shape"] * len(seeds), seeds)]
+        return sum(name == "heart" and score >= HEART_IOU for name, score in found) / len(found)
+
+    def accuracy() -> float:
+        return sum(text_accuracy(pipe, count=40).values()) / 5
+
+    before_hearts, before_accuracy = heart_rate(), accuracy()
+    with lora_scope(pipe, [(str(tmp_path / "hearts-lora"), 1.0)]):
+        after_hearts, after_accuracy = heart_rate(), accuracy()
+    assert before_hearts <= 0.25, f"the base model already draws hearts ({before_hearts:.0%})"
+    assert after_hearts >= 0.5, f"only {after_hearts:.0%} of 'a sks shape' images are hearts"
+    assert after_accuracy >= before_accuracy - 0.05, (before_accuracy, after_accuracy)
+
+
+@pytest.mark.slow
+def test_killing_the_cli_and_running_the_same_command_again_resumes(hearts, tmp_path):
+    """The real thing: `python -m studio train-dreambooth` killed (SIGKILL) mid-run, then run again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from dreambooth_support import REPO
+
+    models = tmp_path / "models"
+    models.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+    def command(out: Path) -> list[str]:
+        return [sys.executable, "-m", "studio", "train-dreambooth", "--model", "shapes", "--images", str(hearts),
+                "--instance-prompt", "a sks shape", "--steps", "24", "--checkpoint-every", "4", "--resolution", "64",
+                "--learning-rate", "1e-3", "--seed", "4", "--out", str(out), "--models-dir", str(models)]
+
+    subprocess.run(command(models / "straight"), check=True, env=env, cwd=REPO, capture_output=True)
+    killed = models / "killed"
+    process = subprocess.Popen(command(killed), env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    for line in process.stdout:
+        if line.startswith("training: 6/"):  # checkpoint-4 is on disk, step 8's is not yet
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    saved = [step for step, _ in checkpoints(killed)]
+    assert saved and saved[-1] < 24 and not (killed / "pytorch_lora_weights.safetensors").exists()
+    again = subprocess.run(command(killed), check=True, env=env, cwd=REPO, capture_output=True, text=True)
+    assert f"resumed from checkpoint-{saved[-1]}" in again.stdout
+    assert_same(final_weights(killed, "lora"), final_weights(models / "straight", "lora"))

@@ -98,3 +98,24 @@ def test_not_a_checkpoint_is_named_clearly(tmp_path):
     save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 9, 3, 3)}, str(inpainting))
     with pytest.raises(UnsupportedCheckpoint, match="9 input channels"):
         detect_family(inpainting)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"\x00" * 64)
+    with pytest.raises(UnsupportedCheckpoint, match="not a readable"):
+        detect_family(broken)
+
+
+def test_file_kind_tells_checkpoints_from_loras(tiny, tmp_path):
+    from dreambooth_support import kohya_from_diffusers, random_lora_state
+    from safetensors.torch import save_file
+
+    from pipelines.checkpoints.single_file import file_kind
+
+    _, components, path, _ = tiny
+    state = random_lora_state(components["unet"])
+    save_file(state, str(tmp_path / "diffusers_lora.safetensors"))
+    save_file(kohya_from_diffusers(state), str(tmp_path / "kohya_lora.safetensors"))
+    (tmp_path / "notes.safetensors").write_bytes(b"not a safetensors file")
+    assert file_kind(path) == "checkpoint"
+    assert file_kind(tmp_path / "diffusers_lora.safetensors") == "lora"
+    assert file_kind(tmp_path / "kohya_lora.safetensors") == "lora"
+    assert file_kind(tmp_path / "notes.safetensors") == "other"

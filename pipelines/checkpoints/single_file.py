@@ -38,12 +38,15 @@ def _header(path: Path, allow_ckpt: bool) -> tuple[list[str], Callable[[str], tu
         return list(tensors), lambda key: tuple(tensors[key].shape)
     if path.suffix.lower() != ".safetensors":
         raise UnsupportedCheckpoint(f"{path.name}: expected a .safetensors (or, opted in, a .ckpt) file")
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="pt") as handle:
-        keys = list(handle.keys())
-        shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in keys
-                  if key in (_CONV_IN, _CLIP_TOKENS, _FIRST_CROSS_ATTENTION)}
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            keys = list(handle.keys())
+            shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in keys
+                      if key in (_CONV_IN, _CLIP_TOKENS, _FIRST_CROSS_ATTENTION)}
+    except SafetensorError as error:
+        raise UnsupportedCheckpoint(f"{path.name}: not a readable .safetensors file ({error})") from None
     return keys, lambda key: shapes[key]
 
 
@@ -83,6 +86,29 @@ def detect_family(path: str | Path, *, allow_ckpt: bool = False) -> str:
     path = Path(path)
     keys, shape_of = _header(path, allow_ckpt)
     return family_from_keys(keys, shape_of, path.name)
+
+
+_LORA_MARKERS = ("lora_down", "lora_up", "lora_A", "lora_B", "lora_unet_", "lora_te", ".alpha")
+
+
+def file_kind(path: str | Path) -> str:
+    """"checkpoint" (a whole model), "lora" (kohya / A1111 / diffusers LoRA) or "other", from the names in a
+    .safetensors header alone (cheap enough for scanning a models folder; Civitai LoRAs carry no sidecar)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        return "other"
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            keys = list(handle.keys())
+    except (OSError, SafetensorError):
+        return "other"
+    if _CONV_IN in keys:
+        return "checkpoint"
+    if keys and all(any(marker in key for marker in _LORA_MARKERS) for key in keys):
+        return "lora"
+    return "other"
 
 
 def read_sidecar(path: str | Path) -> dict:

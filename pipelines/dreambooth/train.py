@@ -148,8 +148,15 @@ def train_dreambooth(config: TrainConfig, components: dict, *, family: str,
             resume.prune(out, config.keep_checkpoints)
         accelerator.wait_for_everyone()
 
+    def stopping() -> bool:
+        asked = should_stop is not None and should_stop()
+        if accelerator.num_processes > 1:  # every process must stop at the same step
+            flag = accelerator.reduce(torch.tensor([float(asked)], device=device), reduction="max")
+            asked = bool(flag.item())
+        return asked
+
     while step < config.steps:
-        if should_stop is not None and should_stop():
+        if stopping():
             save(step)
             raise TrainingStopped(f"stopped at step {step}; run the same command again to continue")
         generator = torch.Generator().manual_seed(config.seed * 1_000_003 + step * 9_973 + accelerator.process_index)
