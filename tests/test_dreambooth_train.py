@@ -212,3 +212,23 @@ def test_killing_the_cli_and_running_the_same_command_again_resumes(hearts, tmp_
     again = subprocess.run(command(killed), check=True, env=env, cwd=REPO, capture_output=True, text=True)
     assert f"resumed from checkpoint-{saved[-1]}" in again.stdout
     assert_same(final_weights(killed, "lora"), final_weights(models / "straight", "lora"))
+
+
+@pytest.mark.parametrize("family", ["sd2", "sdxl"])
+def test_other_families_train_and_their_lora_loads(family, hearts, tmp_path):
+    """SD 2.x (v-prediction) and SDXL (two text encoders, size conditioning) take the same path."""
+    import numpy as np
+    from dreambooth_support import images, pipeline_from, tiny_components
+
+    from pipelines.loras import lora_scope
+
+    components = tiny_components(family)
+    cfg = config(tmp_path / "lora", hearts, model=family, steps=2, resolution=64, class_prompt="a shape",
+                 prior_preservation=True, num_class_images=1)
+    train_dreambooth(cfg, copy.deepcopy(components), family=family)
+    assert (tmp_path / "lora" / "pytorch_lora_weights.safetensors").exists()
+    pipeline = pipeline_from(components)
+    before = images(pipeline)
+    with lora_scope(pipeline, [(str(tmp_path / "lora"), 1.0)]):
+        assert np.abs(images(pipeline) - before).max() > 0
+    assert np.array_equal(images(pipeline), before)

@@ -126,3 +126,14 @@ def test_concurrent_requests_with_different_loras_see_only_their_own(base, loras
     assert not errors
     for name in loras:
         assert all(np.array_equal(image, alone[name]) for image in results[name])
+
+
+def test_cli_lora_values_parse():
+    from pipelines.loras import parse_lora_spec
+
+    assert parse_lora_spec("styles/ink.safetensors:0.6") == ("styles/ink.safetensors", 0.6)
+    assert parse_lora_spec("hearts-lora") == ("hearts-lora", 1.0)
+    assert parse_lora_spec(r"C:\loras\ink.safetensors") == (r"C:\loras\ink.safetensors", 1.0)
+    assert parse_lora_spec(r"C:\loras\ink.safetensors:-0.5") == (r"C:\loras\ink.safetensors", -0.5)
+    with pytest.raises(InvalidRequest, match="loras"):
+        parse_lora_spec("")
