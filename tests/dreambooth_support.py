@@ -2,7 +2,6 @@
 bundled shapes model, and deterministic generation."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -90,11 +89,6 @@ def load_shapes() -> dict:
     from pipelines.checkpoints.folders import load_components
 
     return load_components(SHAPES, dtype=torch.float32)
-
-
-def copy_shapes(target: Path) -> Path:
-    shutil.copytree(SHAPES, target, ignore=shutil.ignore_patterns("adapters"))
-    return target
 
 
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")

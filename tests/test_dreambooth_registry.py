@@ -77,11 +77,11 @@ def test_the_trained_model_generates_through_txt2img_and_adapter(studio):
 
 
 def test_the_dreambooth_tab_trains_and_registers(studio):
-    from studio.tabs.dreambooth import _train
+    from studio.tabs.dreambooth import train_handler
 
     registry, _, root = studio
     files = sorted(str(p) for p in (root / "hearts").iterdir())
-    updates = list(_train(registry, model="shapes", files=files, instance_prompt="a sks shape", class_prompt="",
+    updates = list(train_handler(registry, model="shapes", files=files, instance_prompt="a sks shape", class_prompt="",
                           prior=False, num_class_images=1, method="lora", steps=2, learning_rate=1e-3,
                           resolution=64, seed=1, checkpoint_every=1, name="tab-lora"))
     losses = updates[-1][1]

@@ -77,25 +77,6 @@ def unet_to_original(state_dict: dict, config: dict) -> dict:
     return out
 
 
-def unet_from_original(state_dict: dict, config: dict) -> dict:
-    """The inverse, for checking the mapping and for reading an original-layout UNet without diffusers."""
-    inverse = {original: diffusers for diffusers, original in unet_prefix_map(config).items()}
-    resnet_inverse = {original: name for name, original in _UNET_RESNET_NAMES.items()}
-    out = {}
-    for key, tensor in state_dict.items():
-        if not key.startswith(UNET_PREFIX):
-            continue
-        head, rest = _split(key[len(UNET_PREFIX):], inverse)
-        target = inverse[head]
-        if ".resnets." in target:
-            for original, name in resnet_inverse.items():
-                if rest.startswith(original + "."):
-                    rest = name + rest[len(original):]
-                    break
-        out[target + rest] = tensor
-    return out
-
-
 _VAE_ATTENTION_NAMES = {"group_norm": "norm", "to_q": "q", "to_k": "k", "to_v": "v", "to_out.0": "proj_out"}
 _VAE_RULES = [  # (pattern on the diffusers key, replacement builder)
     (re.compile(r"^encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\."), lambda m, n: f"encoder.down.{m[1]}.block.{m[2]}."),

@@ -67,7 +67,8 @@ def _status(update) -> str:
     return progress_html(update.step, update.total, f"{update.phase} {update.step}/{update.total}{loss}")
 
 
-def _train(registry, **values):
+def train_handler(registry, **values):
+    """The Train button: progress HTML, the loss table and (at the end) the result, as the run goes."""
     try:
         config = make_config(registry, **values)
     except InvalidRequest as error:
@@ -137,7 +138,7 @@ def build(registry, shared) -> None:
                   resolution=resolution, seed=seed, checkpoint_every=checkpoint_every, name=name)
 
     def run_training(**values):
-        yield from _train(registry, **values)
+        yield from train_handler(registry, **values)
 
     event = train.click(run_training, inputs_kwargs=inputs, outputs=[status, losses, result],
                         api_visibility="private", **shared.generation_options())
