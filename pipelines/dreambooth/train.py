@@ -1,6 +1,6 @@
 """DreamBooth training: teach a base model a subject ("a photo of sks dog") from 3-20 images.
 
-LoRA by default (rank-r adapters on the UNet's attention projections: a few MB, fast), a full UNet
+LoRA by default (rank-r adapters on the UNet's transformer blocks: a few MB, fast), a full UNet
 fine-tune on request; prior preservation mixes in class images the base model drew, so the class itself
 ("a dog") keeps its look. It runs through accelerate: `accelerate launch -m studio train-dreambooth ...`
 trains on several GPUs unchanged (each process draws its own batch; gradients are averaged).
@@ -19,7 +19,9 @@ from pipelines.dreambooth.config import TrainConfig, TrainProgress, TrainResult,
 from pipelines.dreambooth.dataset import encode, load_instance_images
 from pipelines.dreambooth.sidecar import read_sidecar
 
-LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+# Attention projections, plus the transformer blocks' in/out projections and feed-forward layers: enough
+# room to learn a new shape, not just a new look (still a few MB for SD 1.x at rank 4).
+LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
 RESUME_SETTINGS = ("model", "instance_prompt", "class_prompt", "prior_preservation", "num_class_images",
                    "prior_loss_weight", "method", "learning_rate", "resolution", "seed", "batch_size", "lora_rank")
 
