@@ -126,6 +126,18 @@ def test_bad_request_is_an_error_with_the_engines_message(studio, settings, mess
         client.predict(prompt=PROMPT, **settings, api_name="/txt2img")
 
 
+def test_readme_gradio_client_snippet_works(studio):
+    registry, client = studio
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    snippet = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "gradio_client" in block)
+    assert 'Client("http://127.0.0.1:7860/")' in snippet
+    namespace = {}
+    exec(snippet.replace("http://127.0.0.1:7860/", client.src), namespace)
+    assert namespace["info"]["seeds"] == [42, 43]
+    assert namespace["settings"]["prompt"] == "a large red circle in the top left on a blue background"
+    assert namespace["parameters"].startswith(namespace["settings"]["prompt"])
+
+
 def test_live_txt2img_streams_progress_then_the_images(studio):
     _, client = studio
     job = client.submit(PROMPT, "", "shapes", "Euler a", 6, 7.0, 128, 128, 3, 1, api_name="/txt2img_live")

@@ -99,6 +99,14 @@ def test_models_lists_the_bundled_model_as_ready(tmp_path, capsys):
     assert "python -m studio download sd15" in lines["sd15"] or "ready" in lines["sd15"]
 
 
+def test_readme_lists_every_scheduler_with_its_suggested_steps(capsys):
+    assert main(["schedulers"]) == 0
+    listed = [line.rsplit(None, 2) for line in capsys.readouterr().out.splitlines()]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name, steps, _ in listed:
+        assert f"| {name} | {steps} |" in readme, f"README's sampler table lacks {name!r} ({steps} steps)"
+
+
 def test_every_command_module_follows_the_command_shape():
     parser = build_parser()
     subcommands = next(a for a in parser._actions if a.dest == "command").choices
