@@ -10,7 +10,7 @@ import gradio as gr
 
 from studio.results import gallery_entries
 from studio.spaces_gpu import GPU
-from studio.widgets import DEFAULT_SCHEDULER, checked_request
+from studio.widgets import DEFAULT_SCHEDULER, checked_request, shown_as_gr_error
 from pipelines.metadata import a1111_parameters
 
 
@@ -47,7 +47,8 @@ def add_endpoints(registry, shared) -> None:
         request = checked_request(registry, prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   scheduler=scheduler, steps=steps, guidance_scale=guidance_scale, width=width,
                                   height=height, seed=seed, num_images=num_images)
-        result = registry.generate(request)
+        with shown_as_gr_error():
+            result = registry.generate(request)
         return gallery_entries(result), result_info(result)
 
     trigger.click(txt2img, inputs_kwargs=form, outputs=[images, info], api_name="txt2img",

@@ -1,6 +1,7 @@
 """Widgets and handler pieces the tabs share: model/scheduler pickers, checked requests, live runs."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Iterator
 
 import gradio as gr
@@ -40,13 +41,20 @@ def refresh_models(registry, shared) -> dict:
     return {dropdown: gr.Dropdown(choices=choices) for dropdown in shared.model_dropdowns}
 
 
-def checked_request(registry, **values) -> GenerationRequest:
-    """Widget values -> a request the engine accepts; any problem becomes a gr.Error naming the field."""
+@contextmanager
+def shown_as_gr_error():
+    """An InvalidRequest inside (from the forms or the engine) reaches the user as a gr.Error, message intact."""
     try:
-        request = build_request(**values)
-        registry.validate(request)
+        yield
     except InvalidRequest as error:
         raise gr.Error(str(error), title="Invalid setting") from None
+
+
+def checked_request(registry, **values) -> GenerationRequest:
+    """Widget values -> a request the engine accepts; any problem becomes a gr.Error naming the field."""
+    with shown_as_gr_error():
+        request = build_request(**values)
+        registry.validate(request)
     return request
 
 
@@ -61,9 +69,7 @@ def live_run(registry, request: GenerationRequest) -> Iterator[StepUpdate | None
     Closing this generator (Gradio does when the user presses Stop) stops the run at the next step.
     Returns the GenerationResult (StopIteration.value; use `result = yield from live_run(...)`).
     """
-    try:
+    with shown_as_gr_error():
         with GenerationRun(registry.generate, request, preview_interval(request.steps)) as run:
             yield from run.updates(heartbeat=HEARTBEAT_SECONDS)
         return run.result
-    except InvalidRequest as error:
-        raise gr.Error(str(error), title="Invalid setting") from None

@@ -11,7 +11,6 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from pipelines import PipelineRegistry
-from pipelines.metadata import read_png_info
 from pipelines.requests import GenerationCancelled, GenerationRequest
 from studio.grid import labelled_grid
 from studio.runner import GenerationRun

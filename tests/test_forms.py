@@ -91,6 +91,8 @@ def test_compare_plan_refuses_bad_axis_values(registry):
         plan(registry, **common, schedulers=["Euler a"], axis="CFG scale", axis_values="7, 45")
     with pytest.raises(gr.Error, match="sampler"):
         plan(registry, **common, schedulers=[], axis="Samplers only", axis_values="")
+    with pytest.raises(gr.Error, match="model: unknown model 'nope'"):
+        plan(registry, **{**common, "model": "nope"}, schedulers=["DDIM"], axis="Samplers only", axis_values="")
 
 
 def test_png_settings_fill_the_txt2img_form_except_what_is_not_here(registry):

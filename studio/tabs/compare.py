@@ -7,12 +7,11 @@ import random
 import gradio as gr
 
 from pipelines import scheduler_names
-from pipelines.requests import InvalidRequest
 from studio.forms import as_int, parse_number_list
 from studio.grid import labelled_grid
 from studio.results import progress_html
 from studio.spaces_gpu import GPU
-from studio.widgets import checked_request, live_run, model_dropdown
+from studio.widgets import checked_request, live_run, model_dropdown, shown_as_gr_error
 
 TITLE = "Compare Samplers"
 DEFAULT_SCHEDULERS = ["Euler a", "Euler", "DPM++ 2M Karras", "DDIM", "UniPC", "Heun"]
@@ -28,22 +27,20 @@ def plan(registry, *, prompt, negative_prompt, model, schedulers, steps, guidanc
     field = AXES.get(axis, "missing")
     if field == "missing":
         raise gr.Error(f"vary: choose one of {', '.join(AXES)}", title="Invalid setting")
-    try:
+    with shown_as_gr_error():
         values = parse_number_list(field, axis_values, int if field == "steps" else float) if field else []
         seed = as_int("seed", seed)
-    except InvalidRequest as error:
-        raise gr.Error(str(error), title="Invalid setting") from None
+        limits = registry.limits(model)
     if field and not values:
         raise gr.Error(f"{field}: list the values to compare, e.g. 10, 20, 30", title="Invalid setting")
     if len(schedulers) * max(1, len(values)) > MAX_CELLS:
         raise gr.Error(f"At most {MAX_CELLS} images per comparison; got {len(schedulers)} samplers x "
                        f"{len(values)} values.", title="Invalid setting")
     if seed == -1:  # one seed for the whole grid, or the comparison would mean nothing
-        seed = random.SystemRandom().randint(0, registry.limits(model).max_seed)
-    limits = registry.limits(model) if model else None
+        seed = random.SystemRandom().randint(0, limits.max_seed)
     base = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "steps": steps,
             "guidance_scale": guidance_scale, "seed": seed, "num_images": 1,
-            "width": limits.default_width if limits else None, "height": limits.default_height if limits else None}
+            "width": limits.default_width, "height": limits.default_height}
     rows = [{field: value} for value in values] if field else [{}]
     labels = [f"{'steps' if field == 'steps' else 'CFG'} {value:g}" for value in values] if field else [""]
     cells = [[checked_request(registry, **{**base, **row, "scheduler": name}) for name in schedulers]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from pipelines.requests import InvalidRequest
 from studio.results import gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
 from studio.widgets import checked_request, live_run, model_dropdown, scheduler_dropdown
@@ -34,7 +35,7 @@ def _settings_for_model(registry, model: str, width, height) -> tuple:
     """
     try:
         limits = registry.limits(model)
-    except Exception:  # a half-typed path: the Generate button names the problem
+    except InvalidRequest:  # a half-typed path: the Generate button names the problem
         return gr.skip(), gr.skip(), gr.skip(), gr.skip()
     low, high, multiple = limits.min_size, limits.max_size, limits.size_multiple
     size = {"minimum": low, "maximum": high, "step": multiple}
