@@ -57,8 +57,8 @@ def tab_id(tab: ModuleType) -> str:
 
 def _header(registry) -> None:
     gr.Markdown("# Diffusion Studio", elem_classes="studio-title")
-    gr.Markdown(f"Stable Diffusion on diffusers: text-to-image, sampler comparison and PNG info. "
-                f"Running on **{registry.device}** ({str(registry.dtype).removeprefix('torch.')}).",
+    gr.Markdown(f"Stable Diffusion in the browser, on diffusers. Running on **{registry.device}** "
+                f"({str(registry.dtype).removeprefix('torch.')}); settings are saved in every PNG.",
                 elem_classes="studio-subtitle")
 
 

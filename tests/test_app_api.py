@@ -184,6 +184,18 @@ def test_generation_events_share_one_concurrency_limit(studio):
     assert {"Text to Image", "Compare Samplers", "PNG Info"} <= {tab.TITLE for tab in TABS}
 
 
+def test_send_to_txt2img_fills_the_form_and_opens_its_tab(studio):
+    registry, _ = studio
+    demo = build_demo(registry)
+    send = next(fn for fn in demo.fns.values() if fn.name == "send_to_txt2img")
+    updates = send.fn({"prompt": PROMPT, "scheduler": "DDIM", "steps": 9, "seed": 5, "model": "shapes"})
+    by_label = {getattr(component, "label", None): value for component, value in updates.items()}
+    assert (by_label["Prompt"], by_label["Sampler (scheduler)"], by_label["Steps"], by_label["Seed"]) == \
+        (PROMPT, "DDIM", 9, 5)
+    tabs_update = next(value for component, value in updates.items() if component.__class__.__name__ == "Tabs")
+    assert tabs_update.selected == "txt2img"
+
+
 def test_run_worker_stops_at_the_next_step_when_asked():
     """Leaving the `with` block (what closing a UI generator does) makes the engine's stop check true."""
     step_taken = threading.Event()
