@@ -40,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    import studio.spaces_gpu  # noqa: F401  (first: on ZeroGPU `spaces` must come before torch is imported)
     from pipelines import InvalidRequest, PipelineRegistry
     from studio.ui import build_demo, launch_options
 
