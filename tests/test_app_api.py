@@ -1,6 +1,9 @@
 """The launched studio answers its API through gradio_client, and Stop really stops a run."""
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from studio.grid import labelled_grid
 from studio.runner import GenerationRun
 from studio.ui import TABS, build_demo, launch_options
 
+REPO = Path(__file__).resolve().parent.parent
 PROMPT = "a large red circle in the top left on a blue background"
 LONG_RUN_STEPS = 150  # the longest run the shapes model allows: Stop must end it well before the end
 
@@ -127,7 +131,7 @@ def test_bad_request_is_an_error_with_the_engines_message(studio, settings, mess
 
 def test_readme_gradio_client_snippet_works(studio):
     registry, client = studio
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
     snippet = next(block for block in re.findall(r"```python\n(.*?)```", readme, re.S) if "gradio_client" in block)
     assert 'Client("http://127.0.0.1:7860/")' in snippet
     namespace = {}
@@ -173,6 +177,31 @@ def test_compare_builds_a_labelled_grid_with_one_seed(studio):
         # two rows (steps) of 128px cells under a label row, two columns (samplers) beside a label column
         assert grid.width > 2 * 128 and grid.height > 2 * 128
     assert "Seed: 7" in info and "Done: 4 images, seed 7" in progress
+
+
+def test_app_py_starts_offline_on_the_bundled_model(tmp_path):
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    app = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--port", str(port), "--models-dir",
+                            str(tmp_path / "models"), "--outputs-dir", str(tmp_path / "outputs")],
+                           cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in app.stdout:  # Gradio prints the URL once the server answers
+            if f"http://127.0.0.1:{port}" in line:
+                break
+        assert app.poll() is None, "app.py exited instead of serving"
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path))
+        images, info = client.predict(prompt=PROMPT, steps=2, seed=3, api_name="/txt2img")
+        assert info["request"]["model"] == "shapes" and Path(info["paths"][0]).parent.parent == tmp_path / "outputs"
+    finally:
+        app.terminate()
+        app.wait(timeout=60)
+
+
+def test_app_py_refuses_a_bad_flag_in_one_line():
+    run = subprocess.run([sys.executable, str(REPO / "app.py"), "--auth", "no-colon"], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.strip().splitlines()[-1] == "app.py: error: --auth: write USER:PASS"
 
 
 def test_generation_events_share_one_concurrency_limit(studio):
