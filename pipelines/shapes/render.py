@@ -39,7 +39,7 @@ def _outline(shape: str, cx: float, cy: float, width: float) -> list[tuple[float
     if shape == "star":
         points = []
         for k in range(10):
-            radius = half if k % 2 == 0 else half * 0.42
+            radius = half if k % 2 == 0 else half * 0.5
             angle = -math.pi / 2 + k * math.pi / 5
             points.append((cx + radius * math.cos(angle), cy + 0.05 * half + radius * math.sin(angle)))
         return points
