@@ -116,6 +116,18 @@ def random_lora(unet, folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+def shapes_lora_file(path: Path, seed: int = 0) -> Path:
+    """A random LoRA for the bundled shapes model's UNet, as one .safetensors file with no sidecar (as
+    LoRAs downloaded from the web come). Only the UNet's layout is needed, so none of its weights are read."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+
+    unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(str(SHAPES / "unet")))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(random_lora_state(unet, seed=seed), str(path))
+    return path
+
+
 def kohya_from_diffusers(state: dict) -> dict:
     """The same LoRA in kohya / A1111 naming: lora_unet_<module with underscores>.lora_down/lora_up + alpha."""
     out = {}

@@ -13,9 +13,10 @@ def add_registry_arguments(parser: argparse.ArgumentParser) -> None:
                         help="float32, float16 or bfloat16 (default: float16 on GPUs, float32 on CPU)")
 
 
-def make_registry(args: argparse.Namespace, *, outputs_dir: str = "outputs", save_outputs: bool = False):
+def make_registry(args: argparse.Namespace, *, outputs_dir: str = "outputs", save_outputs: bool = False,
+                  allow_ckpt: bool = False):
     # Imported here: loading torch and diffusers is only worth it for commands that use models.
     from pipelines import PipelineRegistry
 
     return PipelineRegistry(models_dir=args.models_dir, outputs_dir=outputs_dir, device=args.device,
-                            dtype=args.dtype, save_outputs=save_outputs)
+                            dtype=args.dtype, save_outputs=save_outputs, allow_ckpt=allow_ckpt)

@@ -1,8 +1,12 @@
-"""`python -m studio generate --prompt ...`: write PNGs (with their parameters) and print their paths."""
+"""`python -m studio generate --prompt ...`: write PNGs (with their parameters) and print their paths.
+
+    python -m studio generate --prompt "a red star" --model models/my-model --lora models/ink.safetensors:0.6
+"""
 from __future__ import annotations
 
 import argparse
 
+from pipelines.loras import parse_lora_spec
 from pipelines.requests import GenerationRequest
 from studio.commands.adapter_args import add_adapter_arguments, adapter_fields
 from studio.commands.common import add_registry_arguments, make_registry
@@ -28,6 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed, metavar="S", help="-1 (default): random")
     parser.add_argument("--num-images", type=int, default=DEFAULTS.num_images, metavar="N")
     parser.add_argument("--out", default="outputs", metavar="DIR", help="where the PNGs go (default: ./outputs)")
+    parser.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]",
+                        help="a LoRA (key from `models`, folder or .safetensors file), weight 1.0 unless given; "
+                             "repeat for several")
+    parser.add_argument("--allow-ckpt", action="store_true",
+                        help="allow a pickled .ckpt model (read weights-only; off by default: pickles can run code)")
     add_adapter_arguments(parser)
     add_registry_arguments(parser)
 
@@ -39,11 +48,12 @@ def request_from_args(args: argparse.Namespace, registry) -> GenerationRequest:
         steps=args.steps, guidance_scale=args.guidance,
         width=args.width if args.width is not None else limits.default_width,
         height=args.height if args.height is not None else limits.default_height,
-        seed=args.seed, num_images=args.num_images, **adapter_fields(args))
+        seed=args.seed, num_images=args.num_images, loras=[parse_lora_spec(text) for text in args.lora],
+        **adapter_fields(args))
 
 
 def run(args: argparse.Namespace) -> int:
-    registry = make_registry(args, outputs_dir=args.out, save_outputs=True)
+    registry = make_registry(args, outputs_dir=args.out, save_outputs=True, allow_ckpt=args.allow_ckpt)
     result = registry.generate(request_from_args(args, registry))
     for path in result.paths:
         print(path, flush=True)
