@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import studio.spaces_gpu  # noqa: F401  (first: on ZeroGPU `spaces` must come before torch is imported)
     from pipelines import InvalidRequest, PipelineRegistry
+    from studio.quiet import quiet_libraries
     from studio.ui import build_demo, launch_options
+
+    quiet_libraries()  # the server log shows requests and errors, not loading bars and expected notices
 
     try:
         registry = PipelineRegistry(models_dir=args.models_dir, outputs_dir=args.outputs_dir,

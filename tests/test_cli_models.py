@@ -1,13 +1,17 @@
 """`python -m studio generate` with a model given as a path, LoRAs (`--lora PATH[:WEIGHT]`, repeatable) and
-the `--allow-ckpt` opt-in; bad values end in one line on stderr."""
+the `--allow-ckpt` opt-in; bad values end in one line on stderr, a good run prints only its paths."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from dreambooth_support import SHAPES, load_shapes, shapes_lora_file
+from dreambooth_support import REPO, SHAPES, load_shapes, shapes_lora_file
 from PIL import Image
 
 from pipelines.checkpoints.export import original_state_dict
@@ -85,3 +89,17 @@ def test_bad_model_or_lora_is_one_line(tmp_path, capsys, loras, make_args, words
     for word in words:
         assert word in lines[0]
     assert not list(tmp_path.rglob("*.png"))
+
+
+def test_a_successful_run_prints_only_paths_and_nothing_on_stderr(tmp_path, loras):
+    """As a user runs it: no loading bars, no torchvision or LoRA notices, just the PNG paths."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    run = subprocess.run([sys.executable, "-m", "studio", "generate", "--prompt", PROMPT, "--steps", "2",
+                          "--width", "64", "--height", "64", "--num-images", "2", "--model", str(SHAPES),
+                          "--lora", f"{loras[0]}:0.5", "--lora", str(loras[1]), "--out", str(tmp_path / "out"),
+                          "--models-dir", str(tmp_path / "models"), "--device", "cpu", "--dtype", "float32"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    paths = run.stdout.splitlines()
+    assert len(paths) == 2 and all(Path(path).is_file() for path in paths)
