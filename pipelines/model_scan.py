@@ -1,7 +1,8 @@
 """Scan a models folder: diffusers folders, DreamBooth checkpoint-N folders, single files and LoRAs.
 
 A sidecar `<name>.studio.json` (or `studio.json` inside a folder) may say
-{"trigger_words": [...], "base": KEY, "family": "sd1", "type": "lora"}.
+{"trigger_words": [...], "base": KEY, "family": "sd1", "type": "lora"}. A .safetensors file without one
+is a LoRA when the weight names in its header are LoRA names, a model otherwise.
 """
 from __future__ import annotations
 
@@ -42,6 +43,13 @@ def single_file_family(path: Path) -> str:
         return "sd1"
 
 
+def _is_lora_file(path: Path) -> bool:
+    """A LoRA downloaded without a sidecar (Civitai, the hub), told by the weight names in its header."""
+    from pipelines.checkpoints.single_file import file_kind
+
+    return file_kind(path) == "lora"
+
+
 def spec_for_path(path: Path, key: str | None = None) -> ModelSpec | LoraSpec | None:
     """What a path in the models folder (or given as --model) is, or None when it is not a model."""
     key = key or (path.stem if path.is_file() else path.name)
@@ -62,7 +70,7 @@ def spec_for_path(path: Path, key: str | None = None) -> ModelSpec | LoraSpec | 
                              trigger_words=_words(sidecar), description=f"UNet checkpoint {path.name}")
         return None
     if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
-        if sidecar.get("type") == "lora":
+        if sidecar.get("type") == "lora" or (not sidecar.get("type") and _is_lora_file(path)):
             return LoraSpec(key, str(path), sidecar.get("base"), _words(sidecar))
         family = sidecar.get("family")
         if family not in FAMILIES:

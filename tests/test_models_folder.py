@@ -167,3 +167,19 @@ def test_a_ckpt_is_refused_without_the_opt_in(tmp_path, small_request):
     with pytest.raises(InvalidRequest) as caught:
         registry.generate(small_request.with_(model="old", width=256, height=256))
     assert caught.value.field == "model" and "old" in str(caught.value)
+
+
+def test_lora_file_without_a_sidecar_is_listed_as_a_lora(tmp_path):
+    """LoRAs downloaded from the web come as one .safetensors and no sidecar: the header tells them apart."""
+    from dreambooth_support import kohya_from_diffusers, shapes_lora_file
+    from safetensors.torch import load_file, save_file
+
+    models = tmp_path / "models"
+    shapes_lora_file(models / "ink.safetensors", seed=2)
+    save_file(kohya_from_diffusers(load_file(str(models / "ink.safetensors"))), str(models / "ink_kohya.safetensors"))
+    registry = PipelineRegistry(models_dir=models, outputs_dir=tmp_path / "out", device="cpu", save_outputs=False)
+    assert registry.lora_names() == ["ink", "ink_kohya"]
+    assert registry.lora_info("ink").path == str(models / "ink.safetensors")
+    assert "ink" not in registry.model_names() and "ink_kohya" not in registry.model_names()
+    with pytest.raises(InvalidRequest, match="not a model"):
+        registry.model_info(str(models / "ink.safetensors"))
