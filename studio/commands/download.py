@@ -2,7 +2,9 @@
 
 The catalog finds downloaded models and adapters there, so after a download the key just works, offline.
 Only what the studio loads is fetched: configs, tokenizers and the diffusers-format weights (no safety
-checker, no single-file duplicate at the repository root).
+checker, no single-file duplicate at the repository root). An adapter's .safetensors weights are preferred;
+repositories published before safetensors (TencentARC's *_sd14v1) have only diffusion_pytorch_model.bin,
+which is fetched instead (diffusers reads it with torch's weights-only loader).
 """
 from __future__ import annotations
 
@@ -36,7 +38,23 @@ def _model_download(key: str, variant: str | None) -> tuple[str, dict]:
                                      "ignore_patterns": SKIPPED}
 
 
-def _adapter_download(name: str) -> tuple[str, dict]:
+def adapter_weight_patterns(repo_files: list[str], subfolder: str | None) -> list[str]:
+    """Which weight files of an adapter repository to fetch, given the files it holds: the .safetensors,
+    or the .bin when there is no .safetensors beside the adapter's config; diffusers' standard file name
+    alone when it is there (not its fp16 twin too)."""
+    prefix = f"{subfolder}/" if subfolder else ""
+    names = [path[len(prefix):] for path in repo_files if path.startswith(prefix)]
+    names = [name for name in names if "/" not in name]
+    for suffix in (".safetensors", ".bin"):
+        standard = f"diffusion_pytorch_model{suffix}"
+        if standard in names:
+            return [f"{prefix}{standard}"]
+        if any(name.endswith(suffix) for name in names):
+            return [f"{prefix}*{suffix}"]
+    raise LookupError(f"no adapter weights (.safetensors or .bin) in {prefix or 'the top folder'} of the repository")
+
+
+def _adapter_spec(name: str):
     from pipelines.adapters.catalog import adapter_spec
     from pipelines.requests import InvalidRequest
 
@@ -46,8 +64,15 @@ def _adapter_download(name: str) -> tuple[str, dict]:
     spec = adapter_spec(family, kind)
     if spec.is_local:
         raise InvalidRequest("adapter", f"{name} is bundled at {spec.source}: nothing to download")
+    return spec
+
+
+def _adapter_options(spec) -> dict:
+    from huggingface_hub import list_repo_files
+
     prefix = f"{spec.subfolder}/" if spec.subfolder else ""
-    return spec.source, {"allow_patterns": [f"{prefix}config.json", f"{prefix}*.safetensors"]}
+    weights = adapter_weight_patterns(list_repo_files(spec.source), spec.subfolder)
+    return {"allow_patterns": [f"{prefix}config.json", *weights]}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,10 +86,13 @@ def run(args: argparse.Namespace) -> int:
     if args.key:
         repo_id, options = _model_download(args.key, args.variant)
     else:
-        repo_id, options = _adapter_download(args.adapter)
+        spec = _adapter_spec(args.adapter)
+        repo_id, options = spec.source, None
     try:
+        if options is None:  # which weight files an adapter has is asked of the hub first
+            options = _adapter_options(spec)
         folder = snapshot_download(repo_id, cache_dir=args.cache_dir, **options)
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as error:
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, LookupError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         print(f"error: could not download {repo_id}: {first_line}", file=sys.stderr)
         return 1
