@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from studio.forms import lora_strings
 from studio.results import gallery_entries
 from studio.spaces_gpu import GPU
 from studio.widgets import DEFAULT_SCHEDULER, checked_request, shown_as_gr_error
@@ -35,6 +36,8 @@ def add_endpoints(registry, shared) -> None:
             "height": gr.Number(value=limits.default_height, precision=0, label="height"),
             "seed": gr.Number(value=-1, precision=0, label="seed"),
             "num_images": gr.Number(value=1, precision=0, label="num_images"),
+            # "KEY_OR_PATH:WEIGHT" strings (weight 1 when left out); last, so positional callers keep working
+            "loras": gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True, label="loras"),
         }
         images = gr.Gallery(format="png", label="images")
         info = gr.JSON(label="info")
@@ -42,11 +45,14 @@ def add_endpoints(registry, shared) -> None:
 
     @GPU(duration=120)
     def txt2img(prompt, negative_prompt, model, scheduler, steps, guidance_scale, width, height, seed,
-                num_images):
-        """Generate images; returns the PNGs (with their parameters embedded) and their seeds/settings."""
+                num_images, loras=None):
+        """Generate images; returns the PNGs (with their parameters embedded) and their seeds/settings.
+        `loras`: e.g. ["my-lora:0.8", "models/ink.safetensors"] (a key or a path, weight 1 when left out)."""
+        with shown_as_gr_error():
+            lora_pairs = lora_strings(loras)
         request = checked_request(registry, prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   scheduler=scheduler, steps=steps, guidance_scale=guidance_scale, width=width,
-                                  height=height, seed=seed, num_images=num_images)
+                                  height=height, seed=seed, num_images=num_images, loras=lora_pairs)
         with shown_as_gr_error():
             result = registry.generate(request)
         return gallery_entries(result), result_info(result)

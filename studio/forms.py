@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pipelines.loras import parse_lora_spec
 from pipelines.requests import GenerationRequest, InvalidRequest
 
 # The form fields of a text-to-image request, in the order the UI shows them (and the API takes them).
@@ -61,16 +62,41 @@ def as_choice(field: str, value: Any) -> str:
     return value.strip()
 
 
+def lora_selection(names: Any, weight: Any) -> list[tuple[str, float]]:
+    """The LoRA picker (the LoRAs chosen, one weight for each of them) -> the request's `loras`."""
+    if names is None or names == "":
+        return []
+    names = [names] if isinstance(names, str) else list(names)
+    if not names:
+        return []
+    weight = as_float("loras", weight)
+    return [(as_choice("loras", name), weight) for name in names]
+
+
+def lora_strings(values: Any) -> list[tuple[str, float]]:
+    """The API's `loras`: "KEY_OR_PATH[:WEIGHT]" strings (weight 1 when left out) -> the request's `loras`."""
+    if values is None or values == "":
+        return []
+    values = [values] if isinstance(values, str) else list(values)
+    texts = [as_text("loras", value).strip() for value in values]
+    if not all(texts):
+        raise InvalidRequest("loras", "an entry is empty; write KEY_OR_PATH or KEY_OR_PATH:WEIGHT")
+    return [parse_lora_spec(text) for text in texts]
+
+
 def build_request(**values: Any) -> GenerationRequest:
     """A GenerationRequest from named widget values (FORM_FIELDS, plus `adapters` / `loras` passed through).
 
+    With `lora_weight` (the LoRA picker), `loras` holds the names chosen and each gets that weight.
     Missing form fields take the request's defaults; an unknown name is an error, so a renamed widget
     cannot silently drop a setting.
     """
-    known = set(FORM_FIELDS) | {"adapters", "loras", "adapter_conditioning_factor"}
+    known = set(FORM_FIELDS) | {"adapters", "loras", "lora_weight", "adapter_conditioning_factor"}
     unknown = sorted(set(values) - known)
     if unknown:
         raise TypeError(f"build_request() got unknown fields: {', '.join(unknown)}")
+    if "lora_weight" in values:
+        values["loras"] = lora_selection(values.get("loras"), values.pop("lora_weight"))
     fields: dict[str, Any] = {}
     for name, value in values.items():
         if name in INT_FIELDS:

@@ -16,10 +16,10 @@ import gradio as gr
 from studio import api
 from studio.tabs import adapters, compare, png_info, txt2img
 from studio.tabs import dreambooth
-from studio.widgets import refresh_models
+from studio.widgets import refresh_handler
 
 TABS: list[ModuleType] = [txt2img, adapters, compare, png_info]
-TABS.append(dreambooth)  # last: its finished run refreshes every model picker built before it
+TABS.append(dreambooth)  # last: its finished run refreshes every model and LoRA picker built before it
 
 CSS = """
 .studio-title h1 { margin-bottom: 0; }
@@ -43,12 +43,17 @@ class Shared:
     concurrency_id: str = "generation"  # every generating event shares this, so the device limit holds
     concurrency_limit: int = 1
     model_dropdowns: list[gr.Dropdown] = field(default_factory=list)
+    lora_dropdowns: list[gr.Dropdown] = field(default_factory=list)
     refresh_buttons: list[gr.Button] = field(default_factory=list)  # rescan the models folder
     txt2img_form: dict[str, gr.components.Component] = field(default_factory=dict)
 
     def generation_options(self) -> dict:
         """Event options for anything that runs the model: one queue per device."""
         return {"concurrency_id": self.concurrency_id, "concurrency_limit": self.concurrency_limit}
+
+    def pickers(self) -> list[gr.Dropdown]:
+        """Every model and LoRA picker built so far: what a models-folder refresh updates."""
+        return [*self.model_dropdowns, *self.lora_dropdowns]
 
 
 def tab_id(tab: ModuleType) -> str:
@@ -75,8 +80,7 @@ def build_demo(registry, *, default_model: str = "shapes", concurrency_limit: in
                     tab.build(registry, shared)
         api.add_endpoints(registry, shared)
         for button in shared.refresh_buttons:
-            button.click(lambda: refresh_models(registry, shared), outputs=shared.model_dropdowns,
-                         api_visibility="private")
+            button.click(refresh_handler(registry, shared), outputs=shared.pickers(), api_visibility="private")
     demo.queue(default_concurrency_limit=concurrency_limit, max_size=max_queue)
     return demo
 

@@ -1,4 +1,4 @@
-"""Widgets and handler pieces the tabs share: model/scheduler pickers, checked requests, live runs."""
+"""Widgets and handler pieces the tabs share: model/LoRA/scheduler pickers, checked requests, live runs."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -8,6 +8,7 @@ import gradio as gr
 
 from pipelines import scheduler_names
 from pipelines.requests import GenerationRequest, InvalidRequest, StepUpdate
+from pipelines.validation import MAX_LORA_WEIGHT
 from studio.forms import build_request
 from studio.runner import GenerationRun
 
@@ -29,16 +30,47 @@ def model_dropdown(registry, shared, **options) -> gr.Dropdown:
     return dropdown
 
 
+def lora_choices(registry) -> list[tuple[str, str]]:
+    """(label, key) pairs of the models folder's LoRAs; the label names the model a LoRA was made for."""
+    choices = []
+    for key in registry.lora_names():
+        base = registry.lora_info(key).base
+        choices.append((f"{key} (for {base})" if base else key, key))
+    return choices
+
+
+def lora_picker(registry, shared) -> tuple[gr.Dropdown, gr.Slider]:
+    """LoRAs to apply (keys, or typed paths) and one weight for each of them; refreshed with the models.
+    They reach the request as the form fields `loras` and `lora_weight` (see studio.forms.build_request)."""
+    names = gr.Dropdown(choices=lora_choices(registry), value=[], multiselect=True, allow_custom_value=True,
+                        filterable=True, label="LoRAs", scale=4,
+                        info="from the models folder, or a typed path; put a LoRA's trigger words in the prompt")
+    weight = gr.Slider(-MAX_LORA_WEIGHT, MAX_LORA_WEIGHT, value=1.0, step=0.05, label="LoRA weight", scale=2,
+                       info="applied to each chosen LoRA")
+    shared.lora_dropdowns.append(names)
+    return names, weight
+
+
 def scheduler_dropdown(**options) -> gr.Dropdown:
     return gr.Dropdown(choices=scheduler_names(), value=DEFAULT_SCHEDULER, label="Sampler (scheduler)",
                        filterable=True, **options)
 
 
 def refresh_models(registry, shared) -> dict:
-    """Rescan the models folder and give every model picker the new list (keeping its value)."""
+    """Rescan the models folder and give every model and LoRA picker the new lists (keeping their values)."""
     registry.refresh()
-    choices = model_choices(registry)
-    return {dropdown: gr.Dropdown(choices=choices) for dropdown in shared.model_dropdowns}
+    models, loras = model_choices(registry), lora_choices(registry)
+    updates = {dropdown: gr.Dropdown(choices=models) for dropdown in shared.model_dropdowns}
+    updates.update({dropdown: gr.Dropdown(choices=loras) for dropdown in shared.lora_dropdowns})
+    return updates
+
+
+def refresh_handler(registry, shared):
+    """An event handler that refreshes the pickers; wire it with `outputs=shared.pickers()`."""
+    def refresh_pickers() -> dict:
+        return refresh_models(registry, shared)
+
+    return refresh_pickers
 
 
 @contextmanager

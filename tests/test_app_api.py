@@ -7,6 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
+import gradio as gr
+import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -141,9 +143,60 @@ def test_readme_gradio_client_snippet_works(studio):
     assert namespace["parameters"].startswith(namespace["settings"]["prompt"])
 
 
+def test_txt2img_takes_loras_by_key_or_path_with_weights(studio):
+    from dreambooth_support import shapes_lora_file
+
+    registry, client = studio
+    lora = shapes_lora_file(registry.models_dir / "ink.safetensors", seed=6)  # no sidecar, as downloaded
+    registry.refresh()
+    common = dict(prompt=PROMPT, steps=3, width=64, height=64, seed=21, api_name="/txt2img")
+    plain, plain_info = client.predict(**common)
+    by_key, key_info = client.predict(**common, loras=["ink:0.8"])
+    by_path, path_info = client.predict(**common, loras=[str(lora)])
+    assert plain_info["request"]["loras"] == []
+    assert key_info["request"]["loras"] == [["ink", 0.8]] and "Loras: " in key_info["parameters"][0]
+    assert path_info["request"]["loras"] == [[str(lora), 1.0]]
+
+    def pixels(images):
+        with Image.open(images[0]["image"]) as image:
+            return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+    assert np.abs(pixels(by_key) - pixels(plain)).max() > 8  # same seed: the LoRA made the difference
+    assert np.abs(pixels(by_path) - pixels(by_key)).max() > 0  # and its weight counts
+    with pytest.raises(AppError, match=re.escape("loras: unknown LoRA 'nope'")):
+        client.predict(**common, loras=["nope"])
+    with pytest.raises(AppError, match="loras: must be from -4 to 4, got 9"):
+        client.predict(**common, loras=["ink:9"])
+
+
+def test_refresh_updates_every_model_and_lora_picker(studio):
+    from dreambooth_support import shapes_lora_file
+
+    registry, _ = studio
+    demo = build_demo(registry)
+    blocks = list(demo.blocks.values())
+    [button] = [b for b in blocks if isinstance(b, gr.Button) and "Refresh models" in str(b.value)]
+    lora_pickers = [b for b in blocks if isinstance(b, gr.Dropdown) and b.label == "LoRAs"]
+    model_pickers = [b for b in blocks if isinstance(b, gr.Dropdown) and b.label == "Model"]
+    assert len(lora_pickers) == 2  # Text to Image and Adapters
+    refreshes = [fn for fn in demo.fns.values() if fn.name == "refresh_pickers"]
+    # The button, and the DreamBooth tab once a training run has finished.
+    assert sorted(event for fn in refreshes for _, event in fn.targets) == ["click", "then"]
+    assert (button._id, "click") in [target for fn in refreshes for target in fn.targets]
+    for fn in refreshes:
+        assert {b._id for b in lora_pickers + model_pickers} == {b._id for b in fn.outputs}
+    shapes_lora_file(registry.models_dir / "fresh.safetensors", seed=7)
+    updates = refreshes[0].fn()
+    for picker in lora_pickers:
+        assert "fresh" in [value for _, value in updates[picker].choices]
+    for picker in model_pickers:
+        assert "fresh" not in [value for _, value in updates[picker].choices]
+
+
 def test_live_txt2img_streams_progress_then_the_images(studio):
     _, client = studio
-    job = client.submit(PROMPT, "", "shapes", "Euler a", 6, 7.0, 128, 128, 3, 1, api_name="/txt2img_live")
+    # The UI's own endpoint takes every widget of the form, the LoRA picker (none, weight 1) last.
+    job = client.submit(PROMPT, "", "shapes", "Euler a", 6, 7.0, 128, 128, 3, 1, [], 1.0, api_name="/txt2img_live")
     gallery, info, progress = job.result(timeout=120)
     updates = job.outputs()
     step_labels = [update[0][0]["caption"] for update in updates[:-1] if isinstance(update[0], list)]
@@ -152,11 +205,23 @@ def test_live_txt2img_streams_progress_then_the_images(studio):
     assert gallery[0]["caption"] == "seed 3" and "Seed: 3" in info
 
 
+def test_live_txt2img_applies_the_lora_picker(studio):
+    from dreambooth_support import shapes_lora_file
+
+    registry, client = studio
+    shapes_lora_file(registry.models_dir / "picked.safetensors", seed=8)
+    registry.refresh()
+    job = client.submit(PROMPT, "", "shapes", "Euler a", 2, 7.0, 64, 64, 3, 1, ["picked"], 0.5,
+                        api_name="/txt2img_live")
+    _, info, _ = job.result(timeout=120)
+    assert 'Loras: "picked:0.5"' in info
+
+
 def test_stop_ends_the_run_in_the_worker(studio):
     registry, client = studio
     registry.run_ended.clear()
     ended_before = len(registry.endings)
-    job = client.submit(PROMPT, "", "shapes", "Euler a", LONG_RUN_STEPS, 7.0, 128, 128, 1, 1,
+    job = client.submit(PROMPT, "", "shapes", "Euler a", LONG_RUN_STEPS, 7.0, 128, 128, 1, 1, [], 1.0,
                         api_name="/txt2img_live")
     # Wait for the first preview: the run is then under way in its worker thread.
     for update in job:

@@ -110,3 +110,34 @@ def test_png_settings_fill_the_txt2img_form_except_what_is_not_here(registry):
 
 def test_preview_interval_gives_about_ten_previews():
     assert preview_interval(4) == 1 and preview_interval(20) == 2 and preview_interval(150) == 15
+
+
+def test_the_lora_picker_becomes_the_requests_loras():
+    request = build_request(**WIDGET_VALUES, loras=["ink", "models/bold.safetensors"], lora_weight=0.6)
+    assert request.loras == (("ink", 0.6), ("models/bold.safetensors", 0.6))
+    assert build_request(**WIDGET_VALUES, loras=[], lora_weight=0.6).loras == ()
+    assert build_request(**WIDGET_VALUES, loras=None, lora_weight=None).loras == ()  # nothing chosen
+    with pytest.raises(InvalidRequest, match="^loras:"):
+        build_request(**WIDGET_VALUES, loras=["ink"], lora_weight="strong")
+    with pytest.raises(InvalidRequest, match="^loras:"):
+        build_request(**WIDGET_VALUES, loras=[""], lora_weight=1.0)
+
+
+def test_api_lora_strings_take_a_key_or_a_path_and_an_optional_weight():
+    from studio.forms import lora_strings
+
+    assert lora_strings(["ink:0.8", "models/bold.safetensors", r"C:\loras\x.safetensors:-0.5"]) == \
+        [("ink", 0.8), ("models/bold.safetensors", 1.0), (r"C:\loras\x.safetensors", -0.5)]
+    assert lora_strings(None) == [] and lora_strings([]) == [] and lora_strings("ink") == [("ink", 1.0)]
+    with pytest.raises(InvalidRequest, match="^loras: an entry is empty"):
+        lora_strings(["ink", " "])
+
+
+def test_png_loras_fill_the_lora_picker(registry):
+    form = {name: f"<{name} widget>" for name in (*FORM_FIELDS, "loras", "lora_weight")}
+    updates = form_updates(registry, form, {"prompt": "a red circle", "loras": [("ink", 0.7), ("bold", 0.7)]})
+    assert updates["<loras widget>"] == ["ink", "bold"] and updates["<lora_weight widget>"] == 0.7
+    assert form_updates(registry, form, {"prompt": "a red circle"})["<loras widget>"] == []  # none: cleared
+    with pytest.warns(UserWarning, match="one, set to 0.5"):
+        updates = form_updates(registry, form, {"prompt": "x", "loras": [("ink", 0.5), ("bold", 1.0)]})
+    assert updates["<lora_weight widget>"] == 0.5

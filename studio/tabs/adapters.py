@@ -15,11 +15,13 @@ from studio.adapter_widgets import build_slot, kind_updates
 from studio.forms import as_int
 from studio.results import gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
-from studio.widgets import DEFAULT_SCHEDULER, checked_request, live_run, model_dropdown, scheduler_dropdown
+from studio.widgets import (DEFAULT_SCHEDULER, checked_request, live_run, lora_picker, model_dropdown,
+                            scheduler_dropdown)
 
 TITLE = "Adapters"
 REQUEST_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "steps", "guidance_scale", "width", "height",
                   "seed", "num_images", "adapter_conditioning_factor")
+PICKER_FIELDS = ("loras", "lora_weight")  # the UI's LoRA picker; the /adapter endpoint takes none
 
 
 def _family(registry, model: str) -> str | None:
@@ -45,7 +47,8 @@ def _checked(registry, values: dict):
         adapters = _conditions(values)
     except InvalidRequest as error:
         raise gr.Error(str(error), title="Invalid setting") from None
-    return checked_request(registry, adapters=adapters, **{name: values[name] for name in REQUEST_FIELDS})
+    fields = {name: values[name] for name in REQUEST_FIELDS + PICKER_FIELDS}
+    return checked_request(registry, adapters=adapters, **fields)
 
 
 def _preview(registry, width, height, **slot) -> tuple:
@@ -81,6 +84,8 @@ def build(registry, shared) -> None:
                 with gr.Row(equal_height=True):
                     model = model_dropdown(registry, shared, scale=4)
                     scheduler = scheduler_dropdown(scale=3)
+                with gr.Row(equal_height=True):
+                    loras, lora_weight = lora_picker(registry, shared)
                 with gr.Row():
                     steps = gr.Slider(limits.min_steps, limits.max_steps, value=20, step=1, label="Steps")
                     guidance_scale = gr.Slider(limits.min_guidance, limits.max_guidance, value=7.0, step=0.5,
@@ -105,7 +110,8 @@ def build(registry, shared) -> None:
 
     form = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "scheduler": scheduler,
             "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height, "seed": seed,
-            "num_images": num_images, "adapter_conditioning_factor": factor, "second": second}
+            "num_images": num_images, "adapter_conditioning_factor": factor, "second": second, "loras": loras,
+            "lora_weight": lora_weight}
     for index, slot in ((1, slot1), (2, slot2)):
         form.update({f"c{index}_{name}": slot[name] for name in SLOT_FIELDS})
 

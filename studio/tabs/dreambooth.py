@@ -17,7 +17,7 @@ from pipelines.requests import InvalidRequest
 from studio.forms import as_float, as_int, as_text
 from studio.results import progress_html
 from studio.training_run import TrainingRun
-from studio.widgets import model_dropdown, refresh_models
+from studio.widgets import model_dropdown, refresh_handler
 
 TITLE = "DreamBooth"
 UPLOADS_DIR = ".dreambooth_images"  # inside the models folder; the leading dot keeps the models scan out
@@ -142,6 +142,5 @@ def build(registry, shared) -> None:
 
     event = train.click(run_training, inputs_kwargs=inputs, outputs=[status, losses, result],
                         api_visibility="private", **shared.generation_options())
-    event.then(lambda: refresh_models(registry, shared), outputs=list(shared.model_dropdowns),
-               api_visibility="private")
+    event.then(refresh_handler(registry, shared), outputs=shared.pickers(), api_visibility="private")
     stop.click(None, cancels=[event], api_visibility="private")

@@ -42,10 +42,19 @@ def form_updates(registry, form: dict, settings: dict) -> dict:
     if scheduler is not None and scheduler not in scheduler_names():
         skipped.append(f"sampler {scheduler!r} is not available")
         settings.pop("scheduler")
+    loras = settings.pop("loras", None) or []
+    updates = {}
+    if "loras" in form:  # the LoRA picker: the PNG's LoRAs (none clears it), one weight for all of them
+        updates[form["loras"]] = [ref for ref, _ in loras]
+        if loras:
+            updates[form["lora_weight"]] = loras[0][1]
+        if len({weight for _, weight in loras}) > 1:
+            gr.Warning(f"The image used several LoRA weights; the form has one, set to {loras[0][1]:g}.")
     if skipped:
         gr.Warning("Kept the current " + " and ".join(s.split(" ", 1)[0] for s in skipped) + ": "
                    + "; ".join(skipped) + ".")
-    return {form[name]: value for name, value in settings.items() if name in form}
+    updates.update({form[name]: value for name, value in settings.items() if name in form})
+    return updates
 
 
 def build(registry, shared) -> None:

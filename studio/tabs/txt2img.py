@@ -6,7 +6,7 @@ import gradio as gr
 from pipelines.requests import InvalidRequest
 from studio.results import gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
-from studio.widgets import checked_request, live_run, model_dropdown, scheduler_dropdown
+from studio.widgets import checked_request, live_run, lora_picker, model_dropdown, scheduler_dropdown
 
 TITLE = "Text to Image"
 
@@ -59,8 +59,10 @@ def build(registry, shared) -> None:
                 stop_button = gr.Button("Stop", variant="stop", scale=1)
             with gr.Row(equal_height=True):
                 model = model_dropdown(registry, shared, scale=4)
-                refresh_button = gr.Button("↻", elem_classes="studio-tool-button", scale=0, min_width=40)
                 scheduler = scheduler_dropdown(scale=3)
+            with gr.Row(equal_height=True):
+                loras, lora_weight = lora_picker(registry, shared)
+                refresh_button = gr.Button("↻ Refresh models", scale=1, min_width=100)
             with gr.Row():
                 steps = gr.Slider(limits.min_steps, limits.max_steps, value=20, step=1, label="Steps")
                 guidance_scale = gr.Slider(limits.min_guidance, limits.max_guidance, value=7.0, step=0.5,
@@ -85,7 +87,7 @@ def build(registry, shared) -> None:
 
     form = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "scheduler": scheduler,
             "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height,
-            "seed": seed, "num_images": num_images}
+            "seed": seed, "num_images": num_images, "loras": loras, "lora_weight": lora_weight}
     shared.txt2img_form.update(form)
     shared.refresh_buttons.append(refresh_button)
 
