@@ -10,7 +10,8 @@ from pipelines import scheduler_names
 from pipelines.requests import GenerationRequest, InvalidRequest, StepUpdate
 from pipelines.validation import MAX_LORA_WEIGHT
 from studio.forms import build_request
-from studio.runner import GenerationRun
+from studio.results import progress_html
+from studio.runner import GenerationRun, WorkerRun
 
 DEFAULT_SCHEDULER = "Euler a"
 HEARTBEAT_SECONDS = 0.5  # how often a waiting handler yields, so Stop works while a model loads
@@ -95,13 +96,44 @@ def preview_interval(steps: int) -> int:
     return max(1, round(steps / 10))
 
 
-def live_run(registry, request: GenerationRequest) -> Iterator[StepUpdate | None]:
-    """Step updates of a run in a worker thread (None while waiting: yield something then).
+def live_updates(run: WorkerRun) -> Iterator[object | None]:
+    """The events of `run`, started here (None while waiting: yield something then).
 
-    Closing this generator (Gradio does when the user presses Stop) stops the run at the next step.
-    Returns the GenerationResult (StopIteration.value; use `result = yield from live_run(...)`).
+    Closing this generator (Gradio does when the user presses Stop) stops the work at its next check.
+    Returns the work's result (StopIteration.value; use `result = yield from live_updates(...)`); an
+    InvalidRequest from the work reaches the user as a gr.Error.
     """
     with shown_as_gr_error():
-        with GenerationRun(registry.generate, request, preview_interval(request.steps)) as run:
+        with run:
             yield from run.updates(heartbeat=HEARTBEAT_SECONDS)
         return run.result
+
+
+def live_run(registry, request: GenerationRequest) -> Iterator[StepUpdate | None]:
+    """Step updates of a generation in a worker thread; returns its GenerationResult (see live_updates)."""
+    return (yield from live_updates(GenerationRun(registry.generate, request, preview_interval(request.steps))))
+
+
+def streamed_generation(registry, request: GenerationRequest, *, progress: gr.HTML, gallery: gr.Gallery,
+                        loading: str) -> Iterator[dict]:
+    """What a generating tab shows while `request` runs: `loading` until the first step, then a progress bar
+    per step and the live preview in `gallery`. Yields Gradio updates; returns the GenerationResult
+    (`result = yield from streamed_generation(...)`)."""
+    waiting = {progress: progress_html(0, request.steps, loading)}
+    yield waiting
+    runner = live_run(registry, request)
+    try:
+        while True:
+            try:
+                update = next(runner)
+            except StopIteration as finished:
+                return finished.value
+            if update is None:
+                yield waiting
+                continue
+            step = {progress: progress_html(update.step, update.total)}
+            if update.preview is not None:
+                step[gallery] = [(update.preview, f"step {update.step} / {update.total}")]
+            yield step
+    finally:
+        runner.close()  # on Stop: ends the run now, not when the garbage collector gets to it

@@ -15,8 +15,8 @@ from studio.adapter_widgets import build_slot, kind_updates
 from studio.forms import as_int
 from studio.results import gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
-from studio.widgets import (DEFAULT_SCHEDULER, checked_request, live_run, lora_picker, model_dropdown,
-                            scheduler_dropdown)
+from studio.widgets import (DEFAULT_SCHEDULER, checked_request, lora_picker, model_dropdown, scheduler_dropdown,
+                            streamed_generation)
 
 TITLE = "Adapters"
 REQUEST_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "steps", "guidance_scale", "width", "height",
@@ -118,22 +118,8 @@ def build(registry, shared) -> None:
     @GPU(duration=120)
     def generate(**values):
         request = _checked(registry, values)
-        loading = progress_html(0, request.steps, f"Loading {request.model} and its adapters…")
-        yield {progress: loading}
-        runner = live_run(registry, request)
-        while True:
-            try:
-                update = next(runner)
-            except StopIteration as finished:
-                result = finished.value
-                break
-            if update is None:
-                yield {progress: loading}
-                continue
-            step = {progress: progress_html(update.step, update.total)}
-            if update.preview is not None:
-                step[gallery] = [(update.preview, f"step {update.step} / {update.total}")]
-            yield step
+        result = yield from streamed_generation(registry, request, progress=progress, gallery=gallery,
+                                                loading=f"Loading {request.model} and its adapters…")
         used = [(image, f"{a.kind} x{a.weight:g}") for image, a in
                 zip(result.items[0].condition_maps, request.adapters)] if result.items else []
         yield {gallery: gallery_entries(result), maps: used, info: summary(result),

@@ -6,7 +6,7 @@ import gradio as gr
 from pipelines.requests import InvalidRequest
 from studio.results import gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
-from studio.widgets import checked_request, live_run, lora_picker, model_dropdown, scheduler_dropdown
+from studio.widgets import checked_request, lora_picker, model_dropdown, scheduler_dropdown, streamed_generation
 
 TITLE = "Text to Image"
 
@@ -94,22 +94,8 @@ def build(registry, shared) -> None:
     @GPU(duration=120)
     def generate(**values):
         request = checked_request(registry, **values)
-        loading = progress_html(0, request.steps, f"Loading {request.model}…")
-        yield {progress: loading}
-        runner = live_run(registry, request)
-        while True:
-            try:
-                update = next(runner)
-            except StopIteration as finished:
-                result = finished.value
-                break
-            if update is None:
-                yield {progress: loading}
-                continue
-            step = {progress: progress_html(update.step, update.total)}
-            if update.preview is not None:
-                step[gallery] = [(update.preview, f"step {update.step} / {update.total}")]
-            yield step
+        result = yield from streamed_generation(registry, request, progress=progress, gallery=gallery,
+                                                loading=f"Loading {request.model}…")
         done = f"Done: {len(result.items)} image(s) in {result.seconds:.1f} s"
         yield {gallery: gallery_entries(result), info: summary(result), last_seed: result.seeds[0],
                progress: progress_html(1, 1, done)}
