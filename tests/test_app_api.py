@@ -16,8 +16,8 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from pipelines import PipelineRegistry
+from pipelines.grid import labelled_grid
 from pipelines.requests import GenerationCancelled, GenerationRequest
-from studio.grid import labelled_grid
 from studio.runner import GenerationRun
 from studio.ui import TABS, build_demo, launch_options
 
@@ -242,6 +242,24 @@ def test_compare_builds_a_labelled_grid_with_one_seed(studio):
         # two rows (steps) of 128px cells under a label row, two columns (samplers) beside a label column
         assert grid.width > 2 * 128 and grid.height > 2 * 128
     assert "Seed: 7" in info and "Done: 4 images, seed 7" in progress
+
+
+def test_closing_the_compare_handler_stops_its_run(studio):
+    """What Stop does to the Compare tab: its generator is closed, and the cell being made ends early."""
+    registry, _ = studio
+    demo = build_demo(registry)
+    [compare] = [fn for fn in demo.fns.values() if fn.api_name == "compare"]
+    registry.run_ended.clear()
+    ended_before = len(registry.endings)
+    handler = compare.fn(prompt=PROMPT, negative_prompt="", model="shapes", schedulers=["Euler a", "DDIM"],
+                         steps=LONG_RUN_STEPS, guidance_scale=7.0, seed=1, axis="Samplers only", axis_values="")
+    for update in handler:
+        if any("step 1" in str(value) for value in update.values()):
+            break
+    handler.close()
+    assert registry.run_ended.wait(timeout=120), "the worker never ended"
+    assert registry.endings[ended_before:] == [("cancelled", registry.endings[ended_before][1])]
+    assert 1 <= registry.endings[ended_before][1] < LONG_RUN_STEPS
 
 
 def test_app_py_starts_offline_on_the_bundled_model(tmp_path):

@@ -131,6 +131,22 @@ def test_compare_makes_a_labelled_grid_with_one_seed(registry, small_request):
     assert [r.request.scheduler for r in results[:3]] == ["Euler", "DDIM", "UniPC"]
 
 
+def test_compare_reports_each_cell_and_stops_between_steps(registry, small_request):
+    from pipelines.grid import CellDone
+
+    cells, steps = [], []
+    grid, _ = registry.compare(small_request.with_(steps=2, seed=3), schedulers=["Euler", "DDIM"],
+                               guidance_values=[5.0], on_cell=cells.append, on_step=steps.append)
+    assert [(c.row, c.column, c.result.request.scheduler) for c in cells] == [(0, 0, "Euler"), (0, 1, "DDIM")]
+    assert all(isinstance(c, CellDone) for c in cells)
+    assert [(u.step, u.total) for u in steps] == [(1, 4), (2, 4), (3, 4), (4, 4)]  # over the whole grid
+    made = []
+    with pytest.raises(GenerationCancelled):
+        registry.compare(small_request.with_(steps=2, seed=3), schedulers=["Euler", "DDIM"], on_cell=made.append,
+                         should_stop=lambda: bool(made))
+    assert [c.result.request.scheduler for c in made] == ["Euler"]  # the second cell never ran
+
+
 def test_compare_checks_every_cell_before_running(fresh_registry, small_request):
     with pytest.raises(InvalidRequest) as caught:
         fresh_registry.compare(small_request, schedulers=["Euler", "LCM"], steps_values=[2, 60])

@@ -2,21 +2,22 @@
 shown as a labelled grid that fills in cell by cell."""
 from __future__ import annotations
 
-import random
+from contextlib import closing
 
 import gradio as gr
 
 from pipelines import scheduler_names
-from studio.forms import as_int, parse_number_list
-from studio.grid import labelled_grid
+from pipelines.grid import CellDone, compare_requests, labelled_grid, run_grid
+from pipelines.requests import StepUpdate
+from studio.forms import as_int, build_request, parse_number_list
 from studio.results import progress_html
+from studio.runner import WorkerRun
 from studio.spaces_gpu import GPU
-from studio.widgets import checked_request, live_run, model_dropdown, shown_as_gr_error
+from studio.widgets import live_updates, model_dropdown, shown_as_gr_error
 
 TITLE = "Compare Samplers"
 DEFAULT_SCHEDULERS = ["Euler a", "Euler", "DPM++ 2M Karras", "DDIM", "UniPC", "Heun"]
 AXES = {"Samplers only": None, "Steps": "steps", "CFG scale": "guidance_scale"}
-MAX_CELLS = 48
 
 
 def plan(registry, *, prompt, negative_prompt, model, schedulers, steps, guidance_scale, seed, axis,
@@ -33,19 +34,17 @@ def plan(registry, *, prompt, negative_prompt, model, schedulers, steps, guidanc
         limits = registry.limits(model)
     if field and not values:
         raise gr.Error(f"{field}: list the values to compare, e.g. 10, 20, 30", title="Invalid setting")
-    if len(schedulers) * max(1, len(values)) > MAX_CELLS:
-        raise gr.Error(f"At most {MAX_CELLS} images per comparison; got {len(schedulers)} samplers x "
-                       f"{len(values)} values.", title="Invalid setting")
-    if seed == -1:  # one seed for the whole grid, or the comparison would mean nothing
-        seed = random.SystemRandom().randint(0, limits.max_seed)
-    base = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "steps": steps,
-            "guidance_scale": guidance_scale, "seed": seed, "num_images": 1,
-            "width": limits.default_width, "height": limits.default_height}
-    rows = [{field: value} for value in values] if field else [{}]
-    labels = [f"{'steps' if field == 'steps' else 'CFG'} {value:g}" for value in values] if field else [""]
-    cells = [[checked_request(registry, **{**base, **row, "scheduler": name}) for name in schedulers]
-             for row in rows]
-    return cells, labels, list(schedulers)
+    with shown_as_gr_error():
+        base = build_request(prompt=prompt, negative_prompt=negative_prompt, model=model, scheduler=schedulers[0],
+                             steps=steps, guidance_scale=guidance_scale, seed=seed, num_images=1,
+                             width=limits.default_width, height=limits.default_height)
+        cells, row_labels, column_labels = compare_requests(
+            base, schedulers, steps_values=values if field == "steps" else None,
+            guidance_values=values if field == "guidance_scale" else None)
+        for row in cells:
+            for cell in row:
+                registry.validate(cell)
+    return cells, row_labels, column_labels
 
 
 def build(registry, shared) -> None:
@@ -77,26 +76,32 @@ def build(registry, shared) -> None:
     def run_comparison(**values):
         cells, row_labels, column_labels = plan(registry, **values)
         images = [[None] * len(column_labels) for _ in row_labels]
-        count = len(row_labels) * len(column_labels)
-        seed = cells[0][0].seed
-        for index in range(count):
+        count, seed = len(row_labels) * len(column_labels), cells[0][0].seed
+
+        def note(index: int) -> str:
             r, c = divmod(index, len(column_labels))
-            request = cells[r][c]
-            note = f"{column_labels[c]} {row_labels[r]}".strip()
-            yield {progress: progress_html(index, count, f"Image {index + 1} / {count}: {note}")}
-            runner = live_run(registry, request)
-            while True:
-                try:
-                    update = next(runner)
-                except StopIteration as finished:
-                    images[r][c] = finished.value.images[0]
-                    break
-                if update is not None:
-                    done = index + update.step / update.total
-                    yield {progress: progress_html(round(100 * done), 100 * count,
-                                                   f"Image {index + 1} / {count}: {note} - step {update.step}")}
-            grid = labelled_grid(images, row_labels, column_labels)
-            yield {grid_image: grid}
+            return f"Image {index + 1} / {count}: {column_labels[c]} {row_labels[r]}".strip()
+
+        def work(emit, should_stop):
+            return run_grid(registry, cells, row_labels, column_labels, on_step=emit, should_stop=should_stop,
+                            on_cell=emit)
+
+        grid, finished, steps_before = None, 0, 0  # cells made, their steps (StepUpdates count the whole grid)
+        waiting = {progress: progress_html(0, count, note(0))}
+        yield waiting
+        with closing(live_updates(WorkerRun(work))) as events:
+            for event in events:
+                if isinstance(event, CellDone):
+                    images[event.row][event.column] = event.result.images[0]
+                    finished, steps_before = finished + 1, steps_before + event.result.request.steps
+                    grid = labelled_grid(images, row_labels, column_labels)
+                    waiting = {progress: progress_html(finished, count, note(min(finished, count - 1)))}
+                    yield {grid_image: grid, **waiting}
+                elif isinstance(event, StepUpdate):
+                    label = f"{note(finished)} - step {event.step - steps_before}"
+                    yield {progress: progress_html(event.step, event.total, label)}
+                else:  # still loading: yield, so that Stop can end the handler
+                    yield waiting
         yield {grid_image: grid, progress: progress_html(1, 1, f"Done: {count} images, seed {seed}"),
                info: f"{cells[0][0].prompt}\nSeed: {seed}, model: {cells[0][0].model}"}
 
