@@ -45,3 +45,8 @@ def progress_html(done: int, total: int, note: str = "") -> str:
     return (f'<div class="studio-progress" role="progressbar" aria-valuenow="{percent}" aria-valuemin="0" '
             f'aria-valuemax="100"><div class="studio-progress-fill" style="width:{percent}%"></div>'
             f'<span class="studio-progress-label">{label}</span></div>')
+
+
+def done_html(result: GenerationResult) -> str:
+    """The progress bar once a generation has finished."""
+    return progress_html(1, 1, f"Done: {len(result.items)} image(s) in {result.seconds:.1f} s")

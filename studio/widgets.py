@@ -91,6 +91,14 @@ def checked_request(registry, **values) -> GenerationRequest:
     return request
 
 
+def stop_with(stop_button: gr.Button, run_event, progress: gr.HTML) -> None:
+    """Stop cancels the run (its handler is closed, so the worker stops at its next step) and says so on
+    the progress bar, which would otherwise stay where the run was."""
+    stop_button.click(None, cancels=[run_event])
+    stop_button.click(lambda: progress_html(0, 1, "Stopped"), outputs=progress, queue=False,
+                      api_visibility="private")
+
+
 def preview_interval(steps: int) -> int:
     """A preview about every tenth of the run: live enough, without flooding the browser."""
     return max(1, round(steps / 10))

@@ -13,10 +13,10 @@ from pipelines.requests import InvalidRequest
 from studio.adapter_form import SLOT_FIELDS, api_input, parse_options, slot_input
 from studio.adapter_widgets import build_slot, kind_updates
 from studio.forms import as_int
-from studio.results import gallery_entries, progress_html, summary
+from studio.results import done_html, gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
 from studio.widgets import (DEFAULT_SCHEDULER, checked_request, lora_picker, model_dropdown, scheduler_dropdown,
-                            streamed_generation)
+                            stop_with, streamed_generation)
 
 TITLE = "Adapters"
 REQUEST_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "steps", "guidance_scale", "width", "height",
@@ -122,15 +122,12 @@ def build(registry, shared) -> None:
                                                 loading=f"Loading {request.model} and its adapters…")
         used = [(image, f"{a.kind} x{a.weight:g}") for image, a in
                 zip(result.items[0].condition_maps, request.adapters)] if result.items else []
-        yield {gallery: gallery_entries(result), maps: used, info: summary(result),
-               progress: progress_html(1, 1, f"Done: {len(result.items)} image(s) in {result.seconds:.1f} s")}
+        yield {gallery: gallery_entries(result), maps: used, info: summary(result), progress: done_html(result)}
 
     run_event = gr.on([generate_button.click, prompt.submit], generate, inputs_kwargs=form,
                       outputs=[gallery, maps, info, progress], show_progress="hidden",
                       api_name="adapter_live", api_visibility="undocumented", **shared.generation_options())
-    stop_button.click(None, cancels=[run_event])
-    stop_button.click(lambda: progress_html(0, 1, "Stopped"), outputs=progress, queue=False,
-                      api_visibility="private")
+    stop_with(stop_button, run_event, progress)
 
     for slot in (slot1, slot2):
         slot["preview_button"].click(

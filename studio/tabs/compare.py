@@ -13,7 +13,7 @@ from studio.forms import as_int, build_request, parse_number_list
 from studio.results import progress_html
 from studio.runner import WorkerRun
 from studio.spaces_gpu import GPU
-from studio.widgets import live_updates, model_dropdown, shown_as_gr_error
+from studio.widgets import live_updates, model_dropdown, shown_as_gr_error, stop_with
 
 TITLE = "Compare Samplers"
 DEFAULT_SCHEDULERS = ["Euler a", "Euler", "DPM++ 2M Karras", "DDIM", "UniPC", "Heun"]
@@ -111,6 +111,4 @@ def build(registry, shared) -> None:
     run_event = compare_button.click(run_comparison, inputs_kwargs=inputs, outputs=[grid_image, info, progress],
                                      show_progress="hidden", api_name="compare", api_visibility="undocumented",
                                      **shared.generation_options())
-    stop_button.click(None, cancels=[run_event])
-    stop_button.click(lambda: progress_html(0, 1, "Stopped"), outputs=progress, queue=False,
-                      api_visibility="private")
+    stop_with(stop_button, run_event, progress)

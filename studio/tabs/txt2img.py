@@ -4,9 +4,10 @@ from __future__ import annotations
 import gradio as gr
 
 from pipelines.requests import InvalidRequest
-from studio.results import gallery_entries, progress_html, summary
+from studio.results import done_html, gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
-from studio.widgets import checked_request, lora_picker, model_dropdown, scheduler_dropdown, streamed_generation
+from studio.widgets import (checked_request, lora_picker, model_dropdown, scheduler_dropdown, stop_with,
+                            streamed_generation)
 
 TITLE = "Text to Image"
 
@@ -96,17 +97,13 @@ def build(registry, shared) -> None:
         request = checked_request(registry, **values)
         result = yield from streamed_generation(registry, request, progress=progress, gallery=gallery,
                                                 loading=f"Loading {request.model}…")
-        done = f"Done: {len(result.items)} image(s) in {result.seconds:.1f} s"
         yield {gallery: gallery_entries(result), info: summary(result), last_seed: result.seeds[0],
-               progress: progress_html(1, 1, done)}
+               progress: done_html(result)}
 
     run_event = gr.on([generate_button.click, prompt.submit], generate, inputs_kwargs=form,
                       outputs=[gallery, info, progress, last_seed], show_progress="hidden",
                       api_name="txt2img_live", api_visibility="undocumented", **shared.generation_options())
-    stop_button.click(None, cancels=[run_event])
-    # Stop leaves the bar where the run was; say so.
-    stop_button.click(lambda: progress_html(0, 1, "Stopped"), outputs=progress, queue=False,
-                      api_visibility="private")
+    stop_with(stop_button, run_event, progress)
 
     random_seed.click(lambda: -1, outputs=seed, queue=False, api_visibility="private")
 
