@@ -8,17 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.catalog import (FAMILIES, HUB_MODELS, LoraSpec, ModelSpec, diffusers_variant,
-                               family_of_diffusers_folder, read_json)
+from pipelines.catalog import FAMILIES, HUB_MODELS, LoraSpec, ModelSpec, diffusers_variant, family_of_diffusers_folder
+from pipelines.dreambooth.sidecar import read_sidecar
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
 LORA_FILE_NAMES = ("pytorch_lora_weights.safetensors",)
-
-
-def sidecar_for(path: Path) -> dict:
-    if path.is_dir():
-        return read_json(path / "studio.json")
-    return read_json(path.with_name(path.stem + ".studio.json"))
 
 
 def _words(sidecar: dict) -> tuple[str, ...]:
@@ -53,7 +47,7 @@ def _is_lora_file(path: Path) -> bool:
 def spec_for_path(path: Path, key: str | None = None) -> ModelSpec | LoraSpec | None:
     """What a path in the models folder (or given as --model) is, or None when it is not a model."""
     key = key or (path.stem if path.is_file() else path.name)
-    sidecar = sidecar_for(path)
+    sidecar = read_sidecar(path)
     if path.is_dir():
         if any((path / name).exists() for name in LORA_FILE_NAMES) or sidecar.get("type") == "lora":
             lora_file = next((path / n for n in LORA_FILE_NAMES if (path / n).exists()), path)
