@@ -63,7 +63,8 @@ def adapter_iou(model: str, pipe, kind: str, count: int = 12) -> dict[str, float
     from diffusers import StableDiffusionAdapterPipeline, T2IAdapter
 
     adapter = T2IAdapter.from_pretrained(f"{model}/adapters/{kind}", dtype=torch.float32)
-    adapter_pipe = StableDiffusionAdapterPipeline(**pipe.components, adapter=adapter)
+    shared = {k: v for k, v in pipe.components.items() if k != "image_encoder"}  # the adapter pipeline has none
+    adapter_pipe = StableDiffusionAdapterPipeline(**shared, adapter=adapter, requires_safety_checker=False)
     adapter_pipe.set_progress_bar_config(disable=True)
     cases = adapter_cases(kind, count)
     out = {}

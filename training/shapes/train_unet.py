@@ -44,6 +44,8 @@ def main(argv=None):
     parser.add_argument("--pool", type=int, default=24000)
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--init-from", help="a model folder (e.g. assets/shapes) whose unet/ and text_encoder/ "
+                        "start the run, to continue training the committed model with a fresh optimizer")
     args = parser.parse_args(argv)
 
     from accelerate import Accelerator
@@ -60,6 +62,10 @@ def main(argv=None):
     tokenizer = build_tokenizer()
     components = build_components(tokenizer, seed=args.seed)
     unet, text_encoder = components["unet"], components["text_encoder"]
+    if args.init_from:
+        unet = UNet2DConditionModel.from_pretrained(pathlib.Path(args.init_from) / "unet", dtype=torch.float32)
+        text_encoder = CLIPTextModel.from_pretrained(pathlib.Path(args.init_from) / "text_encoder",
+                                                     dtype=torch.float32)
     noise_scheduler = DDPMScheduler.from_config(SCHEDULER)
 
     cache = out / "latents.pt"
