@@ -233,3 +233,35 @@ def test_other_families_train_and_their_lora_loads(family, hearts, tmp_path):
     with lora_scope(pipeline, [(str(tmp_path / "lora"), 1.0)]):
         assert np.abs(images(pipeline) - before).max() > 0
     assert np.array_equal(images(pipeline), before)
+
+
+def test_a_trained_lora_loads_back_into_every_module_it_trained(base, hearts, tmp_path):
+    """The saved file carries every LoRA tensor under names load_lora_weights reads (attention included),
+    so the loaded model computes what the trained one did."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    from pipelines.loras import lora_scope
+
+    def lora_modules(unet) -> set[str]:
+        return {name for name, module in unet.named_modules() if isinstance(module, BaseTunerLayer)}
+
+    trained = copy.deepcopy(base)
+    train_dreambooth(config(tmp_path / "lora", hearts, steps=2, checkpoint_every=2, learning_rate=1e-2), trained,
+                     family="shapes")
+    expected = lora_modules(trained["unet"])
+    assert any(name.endswith("attn1.to_q") for name in expected) and any(name.endswith("attn2.to_out.0")
+                                                                          for name in expected)
+    unet = trained["unet"].eval()
+    generator = torch.Generator().manual_seed(0)
+    latents = torch.randn(1, 4, 16, 16, generator=generator)
+    hidden = torch.randn(1, 77, unet.config.cross_attention_dim, generator=generator)
+    with torch.no_grad():
+        want = unet(latents, 500, hidden).sample
+        plain = base["unet"](latents, 500, hidden).sample
+    assert (want - plain).abs().max() > 1e-3  # training changed the model, so the comparison below means something
+
+    fresh = copy.deepcopy(base)
+    with lora_scope(fresh, [(str(tmp_path / "lora"), 1.0)]), torch.no_grad():
+        assert lora_modules(fresh["unet"]) == expected
+        got = fresh["unet"](latents, 500, hidden).sample
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)

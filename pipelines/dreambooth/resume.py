@@ -39,10 +39,12 @@ def read_state(checkpoint: Path) -> dict:
 
 
 def lora_weights_for_diffusers(unet) -> dict:
-    from diffusers.utils import convert_state_dict_to_diffusers
+    """The UNet's LoRA tensors under PEFT's names (`<module>.lora_A/lora_B.weight`), every one of them.
+    Not through convert_state_dict_to_diffusers: that renames only to_q/k/v/out.0 to the old
+    `lora.down/up`, and load_lora_weights, seeing a mix, converts nothing and drops the attention tensors."""
     from peft.utils import get_peft_model_state_dict
 
-    return convert_state_dict_to_diffusers(get_peft_model_state_dict(unet))
+    return get_peft_model_state_dict(unet)
 
 
 def save_lora_file(unet, family: str, folder: Path) -> None:
