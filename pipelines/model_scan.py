@@ -25,14 +25,16 @@ def _family(sidecar: dict, detected: str) -> str:
     return family if family in FAMILIES else detected
 
 
-def single_file_family(path: Path) -> str:
-    """Family of a .safetensors/.ckpt, from its state-dict keys (the checkpoints helper's detector)."""
-    try:
-        from pipelines.checkpoints.single_file import detect_family
-    except ImportError:
+def single_file_family(path: Path, allow_ckpt: bool = False) -> str:
+    """Family of a .safetensors/.ckpt, from its state-dict keys (the checkpoints helper's detector). A .ckpt
+    is read (with the weights_only loader) only when allowed; otherwise, and when unreadable, "sd1"."""
+    from pipelines.checkpoints.safe_ckpt import is_pickle_checkpoint
+    from pipelines.checkpoints.single_file import detect_family
+
+    if is_pickle_checkpoint(path) and not allow_ckpt:
         return "sd1"
     try:
-        return detect_family(str(path))
+        return detect_family(str(path), allow_ckpt=allow_ckpt)
     except Exception:  # unreadable here; loading it will report the real problem
         return "sd1"
 
@@ -44,8 +46,9 @@ def _is_lora_file(path: Path) -> bool:
     return file_kind(path) == "lora"
 
 
-def spec_for_path(path: Path, key: str | None = None) -> ModelSpec | LoraSpec | None:
-    """What a path in the models folder (or given as --model) is, or None when it is not a model."""
+def spec_for_path(path: Path, key: str | None = None, *, allow_ckpt: bool = False) -> ModelSpec | LoraSpec | None:
+    """What a path in the models folder (or given as --model) is, or None when it is not a model. A .ckpt
+    (a pickle) is opened to detect its family only with `allow_ckpt`."""
     key = key or (path.stem if path.is_file() else path.name)
     sidecar = read_sidecar(path)
     if path.is_dir():
@@ -66,11 +69,14 @@ def spec_for_path(path: Path, key: str | None = None) -> ModelSpec | LoraSpec | 
     if path.suffix.lower() in SINGLE_FILE_SUFFIXES:
         if sidecar.get("type") == "lora" or (not sidecar.get("type") and _is_lora_file(path)):
             return LoraSpec(key, str(path), sidecar.get("base"), _words(sidecar))
-        family = sidecar.get("family")
+        family, description = sidecar.get("family"), f"single file {path.name}"
         if family not in FAMILIES:
-            family = single_file_family(path) if path.suffix.lower() == ".safetensors" else "sd1"
+            family = single_file_family(path, allow_ckpt)
+            if path.suffix.lower() != ".safetensors" and not allow_ckpt:
+                description += (" (family unknown: a .ckpt is not opened without allow_ckpt; limits assume sd1;"
+                                " a .studio.json sidecar with \"family\" sets it)")
         return ModelSpec(key, family, str(path), "single_file", base=sidecar.get("base"),
-                         trigger_words=_words(sidecar), description=f"single file {path.name}")
+                         trigger_words=_words(sidecar), description=description)
     return None
 
 
@@ -79,7 +85,7 @@ def _parent_model(checkpoint: Path) -> str | None:
     return str(parent) if (parent / "model_index.json").exists() else None
 
 
-def scan_models_dir(models_dir: Path | None) -> tuple[dict[str, ModelSpec], dict[str, LoraSpec]]:
+def scan_models_dir(models_dir: Path | None, *, allow_ckpt: bool = False) -> tuple[dict[str, ModelSpec], dict[str, LoraSpec]]:
     models: dict[str, ModelSpec] = {}
     loras: dict[str, LoraSpec] = {}
     if models_dir is None or not models_dir.is_dir():
@@ -99,7 +105,7 @@ def scan_models_dir(models_dir: Path | None) -> tuple[dict[str, ModelSpec], dict
     for entry in sorted(models_dir.iterdir()):
         if entry.name.startswith(".") or entry.name in HUB_MODELS:
             continue  # models/<builtin key> holds a built-in model's weights (see catalog.hub_spec)
-        add(spec_for_path(entry))
+        add(spec_for_path(entry, allow_ckpt=allow_ckpt))
         if entry.is_dir() and not (entry / LORA_FILE_NAMES[0]).exists():
             for child in sorted(entry.glob("checkpoint-*")):
                 if child.is_dir():

@@ -47,7 +47,7 @@ class PipelineRegistry:
     def refresh(self) -> None:
         """Rescan the models folder (and whether built-in weights are on disk)."""
         catalog = builtin_specs(self.models_dir)
-        found, loras = scan_models_dir(self.models_dir)
+        found, loras = scan_models_dir(self.models_dir, allow_ckpt=self.allow_ckpt)
         catalog.update({k: v for k, v in found.items() if k not in catalog})
         with self._catalog_lock:
             self._catalog, self._loras = catalog, loras
@@ -77,7 +77,7 @@ class PipelineRegistry:
                 return self._catalog[key]
         path = Path(str(key)).expanduser()
         if str(key) and path.exists():
-            spec = spec_for_path(path, key=str(key))
+            spec = spec_for_path(path, key=str(key), allow_ckpt=self.allow_ckpt)
             if isinstance(spec, ModelSpec):
                 return spec
             raise InvalidRequest("model", f"{key!r} is not a model (a diffusers folder, .safetensors or .ckpt)")

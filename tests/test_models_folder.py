@@ -183,3 +183,23 @@ def test_lora_file_without_a_sidecar_is_listed_as_a_lora(tmp_path):
     assert "ink" not in registry.model_names() and "ink_kohya" not in registry.model_names()
     with pytest.raises(InvalidRequest, match="not a model"):
         registry.model_info(str(models / "ink.safetensors"))
+
+
+def test_a_ckpt_family_is_detected_at_scan_time_only_with_the_opt_in(tmp_path):
+    """Without the opt-in the pickle is not opened, and the spec says its family is unknown; with it, the
+    weights_only loader reads the keys, so limits and default size follow the real family."""
+    import torch
+    from dreambooth_support import load_shapes
+
+    from pipelines.checkpoints.export import original_state_dict
+
+    models = tmp_path / "models"
+    models.mkdir()
+    torch.save({"state_dict": original_state_dict(load_shapes())}, models / "tiny.ckpt")
+    closed = PipelineRegistry(models_dir=models, outputs_dir=tmp_path / "out", device="cpu").model_info("tiny")
+    assert closed.family == "sd1" and "family unknown" in closed.description
+    opened = PipelineRegistry(models_dir=models, outputs_dir=tmp_path / "out", device="cpu", allow_ckpt=True)
+    info = opened.model_info("tiny")
+    assert info.family == "shapes" and "unknown" not in info.description
+    assert opened.limits("tiny").default_width == 128
+    assert opened.model_info(str(models / "tiny.ckpt")).family == "shapes"  # given as a path, too
