@@ -19,6 +19,7 @@ from typing import Callable
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from pipelines.file_modes import make_publishable
 from pipelines.metadata import png_info
 from pipelines.requests import GenerationRequest
 
@@ -56,6 +57,7 @@ def write_png_atomic(image: Image.Image, path: Path, pnginfo: PngInfo | None = N
             image.save(f, format="PNG", pnginfo=pnginfo)
             f.flush()
             os.fsync(f.fileno())
+        make_publishable(temp_name)
         _publish(temp_name, path, overwrite)
     except BaseException:
         try:

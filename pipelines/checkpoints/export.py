@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pipelines.checkpoints.text_layout import CLIP_PREFIXES, OPENCLIP_PREFIXES, clip_to_original, openclip_to_original
 from pipelines.checkpoints.unet_vae_layout import unet_to_original, vae_to_original
+from pipelines.file_modes import make_publishable
 
 EXPORT_DTYPES = ("fp16", "bf16", "fp32")
 
@@ -54,6 +55,7 @@ def save_safetensors_atomic(tensors: dict, target: Path, metadata: dict | None =
     os.close(handle)
     try:
         save_file(tensors, temporary, metadata={k: str(v) for k, v in (metadata or {}).items()})
+        make_publishable(temporary)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -10,6 +10,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from pipelines.file_modes import make_publishable
+
 SIDECAR_NAME = "studio.json"
 SIDECAR_SUFFIX = ".studio.json"
 
@@ -33,6 +35,7 @@ def atomic_write_text(target: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as f:
             f.write(text)
+        make_publishable(temporary)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
