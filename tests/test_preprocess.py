@@ -187,3 +187,33 @@ def test_pose_extraction_without_its_optional_extra_says_to_upload_a_pose_map():
         prepare_condition(AdapterInput("openpose", image, preprocess=True), 64, 64)
     as_is = prepare_condition(AdapterInput("openpose", image), 64, 64)  # a pose map is taken as it is
     assert as_is.size == (64, 64) and as_is.mode == "RGB"
+
+
+def _annotators_cache(root, files) -> None:
+    """A Hugging Face cache holding `files` of lllyasviel/Annotators, laid out as the hub client writes it."""
+    repo = root / "models--lllyasviel--Annotators"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    for name in files:
+        (snapshot / name).write_bytes(b"weights")
+
+
+def test_pose_extraction_asks_for_every_openpose_weight_file(tmp_path, monkeypatch):
+    """controlnet-aux opens the body, hand and face models: the body model alone is not enough."""
+    import huggingface_hub.constants
+
+    from pipelines.adapters import sketch
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    _annotators_cache(tmp_path, ["body_pose_model.pth"])
+    assert sketch.annotator_folder("openpose") is None
+    image, _ = _scene()
+    with pytest.raises(InvalidRequest, match="hand_pose_model.pth facenet.pth") as caught:
+        prepare_condition(AdapterInput("openpose", image, preprocess=True), 64, 64)
+    assert "upload a pose map" in str(caught.value)
+    for name in ("hand_pose_model.pth", "facenet.pth"):
+        (tmp_path / "models--lllyasviel--Annotators" / "snapshots" / ("0" * 40) / name).write_bytes(b"weights")
+    assert sketch.annotator_folder("openpose") == str(tmp_path / "models--lllyasviel--Annotators" / "snapshots"
+                                                      / ("0" * 40))

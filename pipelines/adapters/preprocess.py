@@ -119,17 +119,18 @@ def _color(image: Image.Image, options: dict, context: Context) -> tuple[Image.I
 
 
 def _openpose(image: Image.Image, options: dict, context: Context) -> tuple[Image.Image, str]:
+    folder = sketch.annotator_folder("openpose")
+    if folder is None:
+        files = " ".join(sketch.ANNOTATOR_FILES["openpose"])
+        raise InvalidRequest(FIELD, f"pose extraction needs {files} from {sketch.ANNOTATORS_REPO} in the Hugging "
+                                    f"Face cache (hf download {sketch.ANNOTATORS_REPO} {files}); or upload a pose "
+                                    "map and turn preprocessing off")
     try:
         from controlnet_aux import OpenposeDetector
     except Exception as error:  # noqa: BLE001 - import fails with RuntimeError without torchvision
         raise InvalidRequest(FIELD, "pose extraction needs the optional controlnet-aux package (with "
                                     "torchvision); upload a pose map and turn preprocessing off "
                                     f"({type(error).__name__})") from error
-    folder = sketch.annotator_folder("openpose")
-    if folder is None:
-        raise InvalidRequest(FIELD, f"pose extraction needs the {sketch.ANNOTATORS_REPO} weights in the Hugging "
-                                    f"Face cache (hf download {sketch.ANNOTATORS_REPO}); or upload a pose map "
-                                    "and turn preprocessing off")
     detector = OpenposeDetector.from_pretrained(folder)
     return detector(image).convert("RGB").resize(image.size, Image.LANCZOS), ""
 

@@ -42,16 +42,21 @@ def classical_sketch(image: Image.Image, threshold: float = 0.15, thickness: int
 
 
 ANNOTATORS_REPO = "lllyasviel/Annotators"
-ANNOTATOR_FILES = {"pidinet": "table5_pidinet.pth", "hed": "ControlNetHED.pth", "openpose": "body_pose_model.pth"}
+# Every file controlnet-aux 0.0.10's from_pretrained opens for the method (OpenPose: body, hands and face).
+ANNOTATOR_FILES = {"pidinet": ("table5_pidinet.pth",), "hed": ("ControlNetHED.pth",),
+                   "openpose": ("body_pose_model.pth", "hand_pose_model.pth", "facenet.pth")}
 
 
 def annotator_folder(method: str) -> str | None:
-    """The local folder holding controlnet-aux's weights for `method` (from the Hugging Face cache), or None.
-    Passing a folder keeps controlnet-aux from downloading: its from_pretrained has no offline switch."""
+    """The local folder holding all of controlnet-aux's weights for `method` (from the Hugging Face cache), or
+    None. Passing a folder keeps controlnet-aux from downloading: its from_pretrained has no offline switch."""
     from huggingface_hub import try_to_load_from_cache
 
-    cached = try_to_load_from_cache(ANNOTATORS_REPO, ANNOTATOR_FILES[method])
-    return str(Path(cached).parent) if isinstance(cached, str) else None
+    cached = [try_to_load_from_cache(ANNOTATORS_REPO, name) for name in ANNOTATOR_FILES[method]]
+    if not all(isinstance(path, str) for path in cached):
+        return None
+    folders = {str(Path(path).parent) for path in cached}
+    return folders.pop() if len(folders) == 1 else None  # one snapshot holds them all
 
 
 def learned_sketch(image: Image.Image, method: str) -> Image.Image | None:
