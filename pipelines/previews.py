@@ -16,27 +16,29 @@ PROBE_IMAGES = 12
 PROBE_SIZE = 64
 
 
+def _latents_mean_std(vae, latents: torch.Tensor):
+    """SDXL-style per-channel latent mean/std as broadcastable tensors, or None when the VAE has none."""
+    mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
+    if mean is None or std is None:
+        return None
+    shape = (1, latents.shape[1], 1, 1)
+    as_tensor = lambda values: torch.tensor(values).view(shape).to(latents.device, latents.dtype)
+    return as_tensor(mean), as_tensor(std)
+
+
 def pipeline_latents_to_vae(vae, latents: torch.Tensor) -> torch.Tensor:
     """Undo the pipeline's latent scaling (and SDXL-style mean/std normalisation when the VAE has it)."""
-    config = vae.config
-    mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
-    if mean is not None and std is not None:
-        channels = latents.shape[1]
-        mean_t = torch.tensor(mean).view(1, channels, 1, 1).to(latents.device, latents.dtype)
-        std_t = torch.tensor(std).view(1, channels, 1, 1).to(latents.device, latents.dtype)
-        return latents * std_t / config.scaling_factor + mean_t
-    return latents / config.scaling_factor
+    stats = _latents_mean_std(vae, latents)
+    if stats is not None:
+        return latents * stats[1] / vae.config.scaling_factor + stats[0]
+    return latents / vae.config.scaling_factor
 
 
 def vae_latents_to_pipeline(vae, latents: torch.Tensor) -> torch.Tensor:
-    config = vae.config
-    mean, std = getattr(config, "latents_mean", None), getattr(config, "latents_std", None)
-    if mean is not None and std is not None:
-        channels = latents.shape[1]
-        mean_t = torch.tensor(mean).view(1, channels, 1, 1).to(latents.device, latents.dtype)
-        std_t = torch.tensor(std).view(1, channels, 1, 1).to(latents.device, latents.dtype)
-        return (latents - mean_t) * config.scaling_factor / std_t
-    return latents * config.scaling_factor
+    stats = _latents_mean_std(vae, latents)
+    if stats is not None:
+        return (latents - stats[0]) * vae.config.scaling_factor / stats[1]
+    return latents * vae.config.scaling_factor
 
 
 def to_pil(images: torch.Tensor) -> list[Image.Image]:
