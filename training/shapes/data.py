@@ -51,3 +51,24 @@ def training_captions(scenes: list[Scene], rng: random.Random, p_empty: float = 
                           rng.choice([p for p in POSITIONS if p != scene.position]))
         out.append(caption(scene, rng, random_keep(rng)))
     return out
+
+
+@torch.no_grad()
+def encode_pool(vae, images: torch.Tensor, batch: int = 128) -> torch.Tensor:
+    """uint8 images -> scaled latents (the posterior mean), as the pipelines feed the UNet."""
+    latents = [vae.encode(uint8_to_unit(images[i:i + batch])).latent_dist.mean
+               for i in range(0, len(images), batch)]
+    return torch.cat(latents) * vae.config.scaling_factor
+
+
+def latent_pool(cache, vae_dir, count: int, seed: int, conditions: tuple[str, ...] = ()) -> dict:
+    """Scenes, their VAE latents and condition maps, rendered and encoded once, then read from `cache`."""
+    if cache.exists():
+        return torch.load(cache, weights_only=False)
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(vae_dir).eval()
+    scenes, images, maps = render_pool(count, seed=seed, conditions=conditions)
+    pool = {"scenes": scenes, "latents": encode_pool(vae, images), "maps": maps}
+    torch.save(pool, cache)
+    return pool

@@ -16,8 +16,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .data import render_pool, training_captions
-from .train_unet import encode_pool
+from .data import latent_pool, training_captions
 
 
 def main(argv=None):
@@ -35,7 +34,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from accelerate import Accelerator
-    from diffusers import AutoencoderKL, DDPMScheduler, T2IAdapter, UNet2DConditionModel
+    from diffusers import DDPMScheduler, T2IAdapter, UNet2DConditionModel
     from transformers import CLIPTextModel
 
     from .architecture import ADAPTER, SCHEDULER
@@ -49,15 +48,8 @@ def main(argv=None):
     unet = UNet2DConditionModel.from_pretrained(pathlib.Path(args.model) / "unet").eval().requires_grad_(False)
     text_encoder = CLIPTextModel.from_pretrained(pathlib.Path(args.model) / "text_encoder").eval().requires_grad_(False)
     noise_scheduler = DDPMScheduler.from_config(SCHEDULER)
-    cache = out / "pool.pt"
-    if cache.exists():
-        pool = torch.load(cache, weights_only=False)
-    else:
-        vae = AutoencoderKL.from_pretrained(args.vae).eval()
-        scenes, images, maps = render_pool(args.pool, seed=args.seed, conditions=(args.kind,))
-        pool = {"scenes": scenes, "latents": encode_pool(vae, images), "maps": maps[args.kind]}
-        torch.save(pool, cache)
-    scenes, latents, maps = pool["scenes"], pool["latents"], pool["maps"]
+    pool = latent_pool(out / "pool.pt", args.vae, args.pool, args.seed, conditions=(args.kind,))
+    scenes, latents, maps = pool["scenes"], pool["latents"], pool["maps"][args.kind]
 
     adapter = T2IAdapter(**ADAPTER)
     optimizer = torch.optim.AdamW(adapter.parameters(), lr=args.lr, weight_decay=1e-2)

@@ -17,14 +17,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .data import render_pool, training_captions, uint8_to_unit
-
-
-@torch.no_grad()
-def encode_pool(vae, images: torch.Tensor, batch: int = 128) -> torch.Tensor:
-    latents = [vae.encode(uint8_to_unit(images[i:i + batch])).latent_dist.mean
-               for i in range(0, len(images), batch)]
-    return torch.cat(latents) * vae.config.scaling_factor
+from .data import latent_pool, training_captions
 
 
 def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float = 5.0) -> torch.Tensor:
@@ -49,7 +42,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from accelerate import Accelerator
-    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from diffusers import DDPMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel
 
     from .architecture import SCHEDULER, build_components
@@ -68,14 +61,7 @@ def main(argv=None):
                                                      dtype=torch.float32)
     noise_scheduler = DDPMScheduler.from_config(SCHEDULER)
 
-    cache = out / "latents.pt"
-    if cache.exists():
-        pool = torch.load(cache, weights_only=False)
-    else:
-        vae = AutoencoderKL.from_pretrained(args.vae).eval()
-        scenes, images, _ = render_pool(args.pool, seed=args.seed)
-        pool = {"scenes": scenes, "latents": encode_pool(vae, images)}
-        torch.save(pool, cache)
+    pool = latent_pool(out / "latents.pt", args.vae, args.pool, args.seed)
     scenes, latents = pool["scenes"], pool["latents"]
     accelerator.print(f"latents {tuple(latents.shape)} std {latents.std():.3f}")
 
