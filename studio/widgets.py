@@ -17,10 +17,20 @@ DEFAULT_SCHEDULER = "Euler a"
 HEARTBEAT_SECONDS = 0.5  # how often a waiting handler yields, so Stop works while a model loads
 
 
+def with_trigger_words(label: str, words) -> str:
+    """A picker label that shows what to write in the prompt for a tuned model or LoRA."""
+    return f"{label} · trigger: {', '.join(words)}" if words else label
+
+
 def model_choices(registry) -> list[tuple[str, str]]:
-    """(label, key) pairs; a model whose weights are not here says so (`python -m studio models` says how)."""
-    return [(key if registry.model_info(key).available else f"{key} (not downloaded)", key)
-            for key in registry.model_names()]
+    """(label, key) pairs; a model whose weights are not here says so (`python -m studio models` says how),
+    and a tuned one shows its trigger words."""
+    choices = []
+    for key in registry.model_names():
+        info = registry.model_info(key)
+        label = key if info.available else f"{key} (not downloaded)"
+        choices.append((with_trigger_words(label, info.trigger_words), key))
+    return choices
 
 
 def model_dropdown(registry, shared, **options) -> gr.Dropdown:
@@ -35,8 +45,9 @@ def lora_choices(registry) -> list[tuple[str, str]]:
     """(label, key) pairs of the models folder's LoRAs; the label names the model a LoRA was made for."""
     choices = []
     for key in registry.lora_names():
-        base = registry.lora_info(key).base
-        choices.append((f"{key} (for {base})" if base else key, key))
+        info = registry.lora_info(key)
+        label = f"{key} (for {info.base})" if info.base else key
+        choices.append((with_trigger_words(label, info.trigger_words), key))
     return choices
 
 
@@ -45,7 +56,7 @@ def lora_picker(registry, shared) -> tuple[gr.Dropdown, gr.Slider]:
     They reach the request as the form fields `loras` and `lora_weight` (see studio.forms.build_request)."""
     names = gr.Dropdown(choices=lora_choices(registry), value=[], multiselect=True, allow_custom_value=True,
                         filterable=True, label="LoRAs", scale=4,
-                        info="from the models folder, or a typed path; put a LoRA's trigger words in the prompt")
+                        info="from the models folder, or a typed path; put a LoRA's trigger words (shown in the list) in the prompt")
     weight = gr.Slider(-MAX_LORA_WEIGHT, MAX_LORA_WEIGHT, value=1.0, step=0.05, label="LoRA weight", scale=2,
                        info="applied to each chosen LoRA")
     shared.lora_dropdowns.append(names)

@@ -49,6 +49,17 @@ def test_trained_models_are_listed_with_their_trigger_words(studio):
     assert lora.base == "shapes" and lora.trigger_words == ("a sks shape",)
 
 
+def test_the_pickers_show_the_trigger_words(studio):
+    from studio.widgets import lora_choices, model_choices
+
+    registry, _, _ = studio
+    models = dict((key, label) for label, key in model_choices(registry))
+    assert models["hearts-full"] == "hearts-full · trigger: a sks shape"
+    assert models["shapes"] == "shapes"  # a base model has none
+    loras = dict((key, label) for label, key in lora_choices(registry))
+    assert loras["hearts-lora"] == "hearts-lora (for shapes) · trigger: a sks shape"
+
+
 def test_they_generate_through_the_registry(studio):
     registry, _, _ = studio
     request = GenerationRequest(prompt="a sks shape", model="shapes", steps=3, width=64, height=64, seed=5)
@@ -74,6 +85,13 @@ def test_the_trained_model_generates_through_txt2img_and_adapter(studio):
                                         api_name="/adapter")
     assert len(images) == 1 and len(maps) == 1 and info["request"]["model"] == "hearts-full"
     assert Image.open(images[0]["image"]).size == (64, 64)
+    common = dict(prompt="a sks shape", steps=3, width=64, height=64, seed=2, kind="sketch",
+                  image=handle_file(str(root / "sketch.png")), api_name="/adapter")
+    plain, _, _ = client.predict(**common)
+    with_lora, _, lora_info = client.predict(**common, loras=["hearts-lora:1"])
+    assert lora_info["request"]["loras"] == [["hearts-lora", 1.0]]
+    pixels = lambda images: np.asarray(Image.open(images[0]["image"]).convert("RGB"), dtype=np.int16)  # noqa: E731
+    assert np.abs(pixels(with_lora) - pixels(plain)).max() > 0  # the LoRA reached the adapter pipeline
 
 
 def test_the_dreambooth_tab_trains_and_registers(studio):

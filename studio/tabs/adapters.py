@@ -12,7 +12,7 @@ from pipelines.adapters import preprocess_image
 from pipelines.requests import InvalidRequest
 from studio.adapter_form import SLOT_FIELDS, api_input, parse_options, slot_input
 from studio.adapter_widgets import build_slot, kind_updates
-from studio.forms import as_int
+from studio.forms import as_int, lora_strings
 from studio.results import done_html, gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
 from studio.widgets import (DEFAULT_SCHEDULER, checked_request, lora_picker, model_dropdown, scheduler_dropdown,
@@ -21,7 +21,7 @@ from studio.widgets import (DEFAULT_SCHEDULER, checked_request, lora_picker, mod
 TITLE = "Adapters"
 REQUEST_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "steps", "guidance_scale", "width", "height",
                   "seed", "num_images", "adapter_conditioning_factor")
-PICKER_FIELDS = ("loras", "lora_weight")  # the UI's LoRA picker; the /adapter endpoint takes none
+PICKER_FIELDS = ("loras", "lora_weight")  # the UI's LoRA picker; `/adapter` takes "KEY[:WEIGHT]" strings
 
 
 def _family(registry, model: str) -> str | None:
@@ -169,6 +169,8 @@ def _add_endpoints(registry, shared, limits) -> None:
                          f"preprocess{suffix}": gr.Checkbox(False, label=f"preprocess{suffix}"),
                          f"preprocessor{suffix}": text(f"preprocessor{suffix}"),
                          f"options{suffix}": text(f"options{suffix}")})
+        # "KEY_OR_PATH:WEIGHT" strings (weight 1 when left out), as /txt2img takes them; last, for positional callers
+        form["loras"] = gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True, label="loras")
         images, maps, info = gr.Gallery(format="png"), gr.Gallery(format="png"), gr.JSON()
         pre = {"kind": text("kind", "sketch"), "image": gr.Image(type="pil", label="image"),
                "width": number("width", limits.default_width, 0), "height": number("height", limits.default_height, 0),
@@ -180,10 +182,12 @@ def _add_endpoints(registry, shared, limits) -> None:
     def adapter(prompt, negative_prompt, model, scheduler, steps, guidance_scale, width, height, seed, num_images,
                 adapter_conditioning_factor, kind, image=None, weight=1.0, preprocess=False, preprocessor="",
                 options="", kind_2="", image_2=None, weight_2=1.0, preprocess_2=False, preprocessor_2="",
-                options_2=""):
-        """Generate with one or two conditions; returns the images, the condition maps used and the settings."""
+                options_2="", loras=None):
+        """Generate with one or two conditions; returns the images, the condition maps used and the settings.
+        `loras`: e.g. ["my-lora:0.8", "models/ink.safetensors"] (a key or a path, weight 1 when left out)."""
         values = dict(locals())
         try:
+            lora_pairs = lora_strings(loras)
             conditions = [api_input(values[f"kind{s}"], values[f"image{s}"], values[f"weight{s}"],
                                     values[f"preprocess{s}"], values[f"preprocessor{s}"], values[f"options{s}"])
                           for s in ("", "_2") if values[f"kind{s}"]]
@@ -192,7 +196,8 @@ def _add_endpoints(registry, shared, limits) -> None:
                 raise InvalidRequest("adapters", "give at least one condition image")
         except InvalidRequest as error:
             raise gr.Error(str(error), title="Invalid setting") from None
-        request = checked_request(registry, adapters=conditions, **{n: values[n] for n in REQUEST_FIELDS})
+        request = checked_request(registry, adapters=conditions, loras=lora_pairs,
+                                  **{n: values[n] for n in REQUEST_FIELDS})
         try:
             result = registry.generate(request)
         except InvalidRequest as error:
