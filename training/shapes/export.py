@@ -1,6 +1,6 @@
 """Assemble the bundled model folder (diffusers format, fp16 safetensors) from the training runs.
 
-    python -m training.shapes.export --runs runs/shapes --out assets/shapes
+    python -m training.shapes.export --runs runs/shapes --out assets/shapes [--unet DIR] [--adapters DIR]
     python -m training.shapes.export --placeholder --out DIR   # random weights, same layout
 
 Layout: the StableDiffusionPipeline folder, plus adapters/{sketch,edge,depth} (T2IAdapter folders)."""
@@ -21,7 +21,7 @@ ADAPTER_KINDS = ("sketch", "edge", "depth")
 def save_tokenizer(tokenizer, folder: pathlib.Path):
     tokenizer.save_pretrained(folder)
     # vocab.json / merges.txt too, so tools that read CLIP's classic files (and from_single_file) work.
-    vocab = tokenizer.get_vocab()
+    vocab = dict(sorted(tokenizer.get_vocab().items(), key=lambda item: item[1]))  # same bytes every export
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
     merges = tokenizer.backend_tokenizer.model.__getstate__()  # bytes of the BPE model's JSON
     bpe = json.loads(merges)
@@ -29,7 +29,9 @@ def save_tokenizer(tokenizer, folder: pathlib.Path):
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(lines) + "\n")
 
 
-def export(out: pathlib.Path, runs: pathlib.Path | None):
+def export(out: pathlib.Path, runs: pathlib.Path | None, unet_run: pathlib.Path | None = None,
+           adapters_run: pathlib.Path | None = None):
+    """`unet_run` (default runs/unet) holds unet/ and text_encoder/; `adapters_run` (default runs/adapters) KIND/."""
     from diffusers import AutoencoderKL, StableDiffusionPipeline, T2IAdapter, UNet2DConditionModel
     from transformers import CLIPTextModel
 
@@ -37,15 +39,16 @@ def export(out: pathlib.Path, runs: pathlib.Path | None):
     components = build_components(tokenizer)
     if runs is not None:
         components["vae"] = AutoencoderKL.from_pretrained(runs / "vae")
-        components["unet"] = UNet2DConditionModel.from_pretrained(runs / "unet" / "unet")
-        components["text_encoder"] = CLIPTextModel.from_pretrained(runs / "unet" / "text_encoder")
+        unet_run = unet_run or runs / "unet"
+        components["unet"] = UNet2DConditionModel.from_pretrained(unet_run / "unet")
+        components["text_encoder"] = CLIPTextModel.from_pretrained(unet_run / "text_encoder")
     pipe = StableDiffusionPipeline(**components, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
     pipe.to(torch.float16)
     pipe.save_pretrained(out, safe_serialization=True)
     save_tokenizer(tokenizer, out / "tokenizer")
     for kind in ADAPTER_KINDS:
-        source = runs / "adapters" / kind if runs is not None else None
+        source = (adapters_run or runs / "adapters") / kind if runs is not None else None
         if source is not None and (source / "config.json").exists():
             adapter = T2IAdapter.from_pretrained(source)
         elif runs is None:
@@ -60,9 +63,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", default="runs/shapes")
     parser.add_argument("--out", default="assets/shapes")
+    parser.add_argument("--unet", help="the UNet run (unet/, text_encoder/); default RUNS/unet")
+    parser.add_argument("--adapters", help="the adapter runs (KIND/ each); default RUNS/adapters")
     parser.add_argument("--placeholder", action="store_true", help="random weights (for code paths only)")
     args = parser.parse_args(argv)
-    export(pathlib.Path(args.out), None if args.placeholder else pathlib.Path(args.runs))
+    optional = lambda value: pathlib.Path(value) if value else None  # noqa: E731
+    export(pathlib.Path(args.out), None if args.placeholder else pathlib.Path(args.runs), optional(args.unet),
+           optional(args.adapters))
 
 
 if __name__ == "__main__":
