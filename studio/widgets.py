@@ -57,8 +57,9 @@ def lora_picker(registry, shared) -> tuple[gr.Dropdown, gr.Slider]:
     names = gr.Dropdown(choices=lora_choices(registry), value=[], multiselect=True, allow_custom_value=True,
                         filterable=True, label="LoRAs", scale=4,
                         info="from the models folder, or a typed path; put a LoRA's trigger words (shown in the list) in the prompt")
+    # min_width: narrower, the slider's number box and reset button overflow into a scrollbar.
     weight = gr.Slider(-MAX_LORA_WEIGHT, MAX_LORA_WEIGHT, value=1.0, step=0.05, label="LoRA weight", scale=2,
-                       info="applied to each chosen LoRA")
+                       min_width=220, info="applied to each chosen LoRA")
     shared.lora_dropdowns.append(names)
     return names, weight
 

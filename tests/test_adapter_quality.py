@@ -49,7 +49,6 @@ def _mean_iou(registry, kind: str, misplaced_prompt: bool) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.bars
 @pytest.mark.parametrize("kind", KINDS)
 def test_generated_shape_follows_the_condition(registry, kind):
     score = _mean_iou(registry, kind, misplaced_prompt=False)
@@ -57,7 +56,6 @@ def test_generated_shape_follows_the_condition(registry, kind):
 
 
 @pytest.mark.slow
-@pytest.mark.bars
 @pytest.mark.parametrize("kind", KINDS)
 def test_condition_wins_over_a_prompt_naming_another_position(registry, kind):
     score = _mean_iou(registry, kind, misplaced_prompt=True)

@@ -9,7 +9,7 @@ import pytest
 from pipelines.shapes.judge import read
 from pipelines.shapes.world import ATTRIBUTES, evaluation_prompts
 
-pytestmark = [pytest.mark.slow, pytest.mark.bars]
+pytestmark = pytest.mark.slow
 
 TEXT_BARS = {"color": 0.90, "background": 0.90, "shape": 0.85, "position": 0.85, "size": 0.85}
 
@@ -45,6 +45,7 @@ def _schedulers():
     return [name for name in scheduler_names() if name != "LCM"]  # LCM needs a distilled model
 
 
+@pytest.mark.bars  # not met yet by the high-order multistep samplers at 20 steps (README, "Not met yet")
 @pytest.mark.parametrize("scheduler", _schedulers())
 def test_every_scheduler_keeps_colour_and_class(quality_registry, scheduler):
     from pipelines import suggested_steps
