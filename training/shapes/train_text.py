@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import pathlib
 import random
 import time
@@ -89,8 +90,7 @@ def main(argv=None):
     began = time.time()
     for step in range(args.steps):
         for group in optimizer.param_groups:
-            group["lr"] = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + torch.cos(
-                torch.tensor(step / args.steps * 3.14159)).item())
+            group["lr"] = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
         captions, targets = caption_batch([training_scene(rng) for _ in range(args.batch_size)], rng)
         ids = tokenize(captions)
         hidden = text_encoder(ids)[0]

@@ -78,7 +78,10 @@ def main(argv=None):
 
     params = list(unet.parameters()) + ([] if args.text_encoder else list(text_encoder.parameters()))
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=1e-2)
-    ema_unet, ema_text = copy.deepcopy(unet).eval(), copy.deepcopy(text_encoder).eval()
+    ema_unet = copy.deepcopy(unet).eval()
+    # A frozen encoder's average is itself: no copy, and no per-step update.
+    ema_text = text_encoder if args.text_encoder else copy.deepcopy(text_encoder).eval()
+    averaged = [(ema_unet, unet)] + ([] if args.text_encoder else [(ema_text, text_encoder)])
     start = 0
     state_file = out / "train_state.pt"
     if state_file.exists():
@@ -127,7 +130,7 @@ def main(argv=None):
         optimizer.step()
         with torch.no_grad():
             decay = min(args.ema, (1 + step) / (10 + step))
-            for ema_model, model in ((ema_unet, unet), (ema_text, text_encoder)):
+            for ema_model, model in averaged:
                 for e, p in zip(ema_model.parameters(), accelerator.unwrap_model(model).parameters()):
                     e.lerp_(p, 1 - decay)
         running = 0.98 * running + 0.02 * loss.item() if step > start else loss.item()
