@@ -2,10 +2,13 @@
 its trigger words and generates through the registry, /txt2img and /adapter; an export loads back."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from dreambooth_support import heart_images
 from PIL import Image
+from safetensors.torch import load_file
 
 from pipelines import GenerationRequest
 from pipelines.shapes.render import shape_geometry, sketch_map
@@ -101,11 +104,13 @@ def test_the_dreambooth_tab_trains_and_registers(studio):
     files = sorted(str(p) for p in (root / "hearts").iterdir())
     updates = list(train_handler(registry, model="shapes", files=files, instance_prompt="a sks shape", class_prompt="",
                           prior=False, num_class_images=1, method="lora", steps=2, learning_rate=1e-3,
-                          resolution=64, seed=1, checkpoint_every=1, name="tab-lora"))
+                          resolution=64, seed=1, checkpoint_every=1, name="tab-lora", batch_size=2, lora_rank=2))
     losses = updates[-1][1]
     assert list(losses["step"]) == [1, 2]
     assert updates[-1][2]["trigger_words"] == ["a sks shape"]
     assert "tab-lora" in registry.lora_names()  # registered as soon as it finished
+    weights = load_file(str(Path(updates[-1][2]["out"]) / "pytorch_lora_weights.safetensors"))
+    assert {w.shape[0] for k, w in weights.items() if "lora_A" in k} == {2}  # the rank widget reached training
 
 
 def test_export_of_the_trained_folder_loads_as_a_single_file(studio):

@@ -43,7 +43,7 @@ def stage_images(files, folder: Path) -> Path:
 
 
 def make_config(registry, *, model, files, instance_prompt, class_prompt, prior, num_class_images, method, steps,
-                learning_rate, resolution, seed, checkpoint_every, name) -> TrainConfig:
+                learning_rate, resolution, seed, checkpoint_every, name, batch_size=1, lora_rank=4) -> TrainConfig:
     """Widget values -> a validated TrainConfig (InvalidRequest names the field)."""
     name = as_text("name", name).strip()
     if not _NAME.match(name):
@@ -57,7 +57,8 @@ def make_config(registry, *, model, files, instance_prompt, class_prompt, prior,
                          out=str(models / name), class_prompt=(class_prompt or "").strip() or None,
                          prior_preservation=bool(prior), num_class_images=as_int("num_class_images", num_class_images),
                          method=method, steps=as_int("steps", steps), learning_rate=rate, resolution=size,
-                         seed=as_int("seed", seed), checkpoint_every=as_int("checkpoint_every", checkpoint_every))
+                         seed=as_int("seed", seed), checkpoint_every=as_int("checkpoint_every", checkpoint_every),
+                         batch_size=as_int("batch_size", batch_size), lora_rank=as_int("lora_rank", lora_rank))
     config.for_family(registry.model_info(model).family).validate()
     return config
 
@@ -123,6 +124,11 @@ def build(registry, shared) -> None:
                 learning_rate = gr.Number(label="Learning rate (0: default)", value=0)
                 resolution = gr.Number(label="Resolution (0: the model's own)", value=0, precision=0)
             with gr.Row():
+                batch_size = gr.Number(label="Batch size", value=1, precision=0, minimum=1,
+                                       info="pictures per step: steadier, and slower per step")
+                lora_rank = gr.Number(label="LoRA rank", value=4, precision=0, minimum=1,
+                                      info="room to learn (LoRA only)")
+            with gr.Row():
                 seed = gr.Number(label="Seed", value=0, precision=0, minimum=0)
                 checkpoint_every = gr.Number(label="Checkpoint every", value=100, precision=0, minimum=1)
                 name = gr.Textbox(label="Name", value="my-subject", info="saved in the models folder")
@@ -135,7 +141,8 @@ def build(registry, shared) -> None:
             result = gr.JSON(label="Result")
     inputs = dict(model=model, files=files, instance_prompt=instance_prompt, class_prompt=class_prompt, prior=prior,
                   num_class_images=num_class_images, method=method, steps=steps, learning_rate=learning_rate,
-                  resolution=resolution, seed=seed, checkpoint_every=checkpoint_every, name=name)
+                  resolution=resolution, seed=seed, checkpoint_every=checkpoint_every, name=name,
+                  batch_size=batch_size, lora_rank=lora_rank)
 
     def run_training(**values):
         yield from train_handler(registry, **values)
