@@ -94,16 +94,22 @@ def load_shapes() -> dict:
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0")
 
 
-def random_lora_state(unet, rank: int = 4, seed: int = 0, scale: float = 0.15) -> dict:
-    """A LoRA for `unet` in diffusers' format ("unet.<module>.lora_A/B.weight"), random but reproducible."""
+def random_lora_state(unet, rank: int = 4, seed: int = 0, scale: float = 0.15, convs: bool = False) -> dict:
+    """A LoRA for `unet` in diffusers' format ("unet.<module>.lora_A/B.weight"), random but reproducible;
+    with `convs`, also on the ResNet blocks' conv1/conv2 (as DreamBooth training and kohya's LoCon make)."""
     generator = torch.Generator().manual_seed(seed)
     state = {}
     for name, module in unet.named_modules():
         if isinstance(module, torch.nn.Linear) and name.endswith(LORA_TARGETS) and ".attn" in name:
             down = torch.randn(rank, module.in_features, generator=generator) * scale
             up = torch.randn(module.out_features, rank, generator=generator) * scale
-            state[f"unet.{name}.lora_A.weight"] = down
-            state[f"unet.{name}.lora_B.weight"] = up
+        elif convs and isinstance(module, torch.nn.Conv2d) and name.endswith((".conv1", ".conv2")):
+            down = torch.randn(rank, module.in_channels, *module.kernel_size, generator=generator) * scale / 3
+            up = torch.randn(module.out_channels, rank, 1, 1, generator=generator) * scale
+        else:
+            continue
+        state[f"unet.{name}.lora_A.weight"] = down
+        state[f"unet.{name}.lora_B.weight"] = up
     return state
 
 

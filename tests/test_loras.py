@@ -75,6 +75,24 @@ def test_kohya_file_matches_the_diffusers_file(base, loras, tmp_path):
     assert np.abs(kohya_format - diffusers_format).max() < 1e-4
 
 
+def test_a_convolution_lora_in_both_formats_and_gone_after(base, tmp_path):
+    """LoRAs on the ResNet convolutions too (what DreamBooth here trains; kohya's "LoCon" files)."""
+    from safetensors.torch import save_file
+
+    state = random_lora_state(base.unet, seed=5, convs=True)
+    assert any(value.ndim == 4 for value in state.values())
+    save_file(state, str(tmp_path / "locon.safetensors"))
+    save_file(kohya_from_diffusers(state), str(tmp_path / "locon_kohya.safetensors"))
+    before = run(base)
+    with lora_scope(base, [(str(tmp_path / "locon.safetensors"), 0.8)]):
+        diffusers_format = run(base)
+    with lora_scope(base, [(str(tmp_path / "locon_kohya.safetensors"), 0.8)]):
+        kohya_format = run(base)
+    assert np.abs(diffusers_format - before).max() > 0.05
+    assert np.abs(kohya_format - diffusers_format).max() < 1e-4
+    assert np.array_equal(run(base), before)
+
+
 def test_mistakes_are_named_and_leave_the_base_clean(base, loras, tmp_path):
     from safetensors.torch import save_file
 
