@@ -215,6 +215,45 @@ def test_killing_the_cli_and_running_the_same_command_again_resumes(hearts, tmp_
     assert_same(final_weights(killed, "lora"), final_weights(models / "straight", "lora"))
 
 
+@pytest.mark.slow
+def test_two_processes_through_torchrun_share_gradients_and_resume(hearts, tmp_path):
+    """Several processes, as `accelerate launch` starts them on GPUs; here two on the CPU (gloo), through
+    torchrun: the class images are drawn once, both processes' pictures count (the result differs from
+    one process's), and stopping at a checkpoint then continuing gives the uninterrupted run's weights."""
+    import os
+    import subprocess
+    import sys
+
+    from dreambooth_support import REPO
+
+    models = tmp_path / "models"
+    models.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
+
+    def train_cli(out: str, steps: int, processes: int) -> str:
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
+                    "--standalone"] if processes > 1 else [sys.executable]
+        command = launcher + ["-m", "studio", "train-dreambooth", "--model", "shapes", "--images", str(hearts),
+                              "--instance-prompt", "a sks shape", "--class-prompt", "a shape",
+                              "--prior-preservation", "--num-class-images", "2", "--steps", str(steps),
+                              "--checkpoint-every", "3", "--resolution", "64", "--learning-rate", "1e-3",
+                              "--seed", "4", "--out", str(models / out), "--models-dir", str(models)]
+        return subprocess.run(command, check=True, env=env, cwd=REPO, capture_output=True, text=True,
+                              timeout=600).stdout
+
+    first = train_cli("two", 6, processes=2)
+    assert first.count("registered: use it with --lora two") == 1  # one process reports and writes
+    assert [step for step, _ in checkpoints(models / "two")] == [3, 6]
+    assert len(list((models / ".class_images").glob("*/class_*.png"))) == 2
+    train_cli("resumed", 3, processes=2)
+    again = train_cli("resumed", 6, processes=2)
+    assert "resumed from checkpoint-3" in again
+    assert_same(final_weights(models / "resumed", "lora"), final_weights(models / "two", "lora"))
+    train_cli("one", 6, processes=1)
+    one, two = final_weights(models / "one", "lora"), final_weights(models / "two", "lora")
+    assert max((one[key] - two[key]).abs().max().item() for key in one) > 1e-4
+
+
 @pytest.mark.parametrize("family", ["sd2", "sdxl"])
 def test_other_families_train_and_their_lora_loads(family, hearts, tmp_path):
     """SD 2.x (v-prediction) and SDXL (two text encoders, size conditioning) take the same path."""
