@@ -1,10 +1,12 @@
 """Measure the shapes model against its bars with the classical judge.
 
-    python -m training.shapes.evaluate --model assets/shapes [--prompts 200] [--adapters 12] [--json out.json]
+    python -m training.shapes.evaluate --model assets/shapes [--prompts 200] [--adapters 12] [--samplers 48]
+        [--json out.json]
 
 Text-to-image: held-out prompts naming every attribute (Euler a, 20 steps, CFG 7, one seed each), scored per
 attribute. Adapters: rendered conditions of held-out scenes, IoU of the generated shape against the
-condition's shape, once with the scene's own position in the prompt and once with a different one."""
+condition's shape, once with the scene's own position in the prompt and once with a different one.
+Samplers: every registry scheduler but LCM at its suggested steps, shape colour and class on held-out prompts."""
 from __future__ import annotations
 
 import argparse
@@ -75,12 +77,33 @@ def adapter_iou(model: str, pipe, kind: str, count: int = 12) -> dict[str, float
     return out
 
 
+def sampler_accuracy(pipe, count: int = 48, seed: int = 99) -> dict[str, dict[str, float]]:
+    """Shape colour and class per registry scheduler (LCM aside: it needs a distilled model), each built as
+    the studio builds it and run at its suggested steps, on the same prompts and seeds."""
+    from pipelines.schedulers import build_scheduler, scheduler_names, suggested_steps
+
+    config = dict(pipe.scheduler.config)
+    cases = evaluation_prompts(count, seed=seed)
+    out = {}
+    for name in scheduler_names():
+        if name == "LCM":
+            continue
+        pipe.scheduler = build_scheduler(name, config, noise_seeds=[seed])  # DPM++ SDE's Brownian noise
+        images = generate(pipe, [c for _, c in cases], list(range(count)), steps=suggested_steps(name))
+        readings = [read(image) for image in images]
+        out[name] = {a: float(np.mean([r.matches(s, a) for r, (s, _) in zip(readings, cases)]))
+                     for a in ("color", "shape")}
+    pipe.scheduler = build_scheduler("Euler a", config)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="assets/shapes")
     parser.add_argument("--prompts", type=int, default=200)
     parser.add_argument("--adapters", type=int, default=12, help="conditions per adapter kind (0: skip)")
     parser.add_argument("--kinds", default="sketch,edge,depth")
+    parser.add_argument("--samplers", type=int, default=0, help="prompts per scheduler (0: skip)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -93,6 +116,10 @@ def main(argv=None):
         for kind in args.kinds.split(","):
             report[kind] = adapter_iou(args.model, pipe, kind, args.adapters)
             print(kind, json.dumps(report[kind]), flush=True)
+    if args.samplers:
+        report["samplers"] = sampler_accuracy(pipe, args.samplers)
+        for name, scores in report["samplers"].items():
+            print(f"{name:26s} colour {scores['color']:.0%} class {scores['shape']:.0%}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
