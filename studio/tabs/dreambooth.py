@@ -43,7 +43,7 @@ def stage_images(files, folder: Path) -> Path:
 
 
 def make_config(registry, *, model, files, instance_prompt, class_prompt, prior, num_class_images, method, steps,
-                learning_rate, resolution, seed, checkpoint_every, name, batch_size=1, lora_rank=4) -> TrainConfig:
+                learning_rate, resolution, seed, checkpoint_every, name, batch_size, lora_rank) -> TrainConfig:
     """Widget values -> a validated TrainConfig (InvalidRequest names the field)."""
     name = as_text("name", name).strip()
     if not _NAME.match(name):
@@ -105,6 +105,7 @@ def _loss_table(losses: list[tuple[int, float]]):
 
 
 def build(registry, shared) -> None:
+    defaults = TrainConfig(model="", images="", instance_prompt="", out="")  # as the CLI's flags have them
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             model = model_dropdown(registry, shared, info="the base model to teach")
@@ -116,21 +117,23 @@ def build(registry, shared) -> None:
                 prior = gr.Checkbox(label="Prior preservation", value=False,
                                     info="keep the class itself looking as before")
                 class_prompt = gr.Textbox(label="Class prompt", placeholder="a photo of a dog")
-                num_class_images = gr.Number(label="Class images", value=100, precision=0, minimum=1)
+                num_class_images = gr.Number(label="Class images", value=defaults.num_class_images, precision=0,
+                                             minimum=1)
             method = gr.Radio([("LoRA (small, fast)", "lora"), ("Full fine-tune", "full")], value="lora",
                               label="Method")
             with gr.Row():
-                steps = gr.Number(label="Steps", value=400, precision=0, minimum=1)
+                steps = gr.Number(label="Steps", value=defaults.steps, precision=0, minimum=1)
                 learning_rate = gr.Number(label="Learning rate (0: default)", value=0)
                 resolution = gr.Number(label="Resolution (0: the model's own)", value=0, precision=0)
             with gr.Row():
-                batch_size = gr.Number(label="Batch size", value=1, precision=0, minimum=1,
+                batch_size = gr.Number(label="Batch size", value=defaults.batch_size, precision=0, minimum=1,
                                        info="pictures per step: steadier, and slower per step")
-                lora_rank = gr.Number(label="LoRA rank", value=4, precision=0, minimum=1,
+                lora_rank = gr.Number(label="LoRA rank", value=defaults.lora_rank, precision=0, minimum=1,
                                       info="room to learn (LoRA only)")
             with gr.Row():
-                seed = gr.Number(label="Seed", value=0, precision=0, minimum=0)
-                checkpoint_every = gr.Number(label="Checkpoint every", value=100, precision=0, minimum=1)
+                seed = gr.Number(label="Seed", value=defaults.seed, precision=0, minimum=0)
+                checkpoint_every = gr.Number(label="Checkpoint every", value=defaults.checkpoint_every, precision=0,
+                                             minimum=1)
                 name = gr.Textbox(label="Name", value="my-subject", info="saved in the models folder")
             with gr.Row():
                 train = gr.Button("Train", variant="primary")

@@ -33,8 +33,9 @@ def mean_slopes(pipe, prompts: list[str], guidance: float = 7.0, steps: int = 20
                          return_tensors="pt").input_ids
     context = pipe.text_encoder(ids)[0]
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn((count, 4, 16, 16), generator=generator) * scheduler.init_noise_sigma
-    direction = torch.randn((count, 4, 1, 1), generator=generator).expand_as(x).clone()
+    channels, size = pipe.unet.config.in_channels, pipe.unet.config.sample_size
+    x = torch.randn((count, channels, size, size), generator=generator) * scheduler.init_noise_sigma
+    direction = torch.randn((count, channels, 1, 1), generator=generator).expand_as(x).clone()
     direction /= direction.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
     rows = []
     for i, t in enumerate(scheduler.timesteps):
