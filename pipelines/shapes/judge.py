@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .world import COLORS, IMAGE_SIZE, Scene
+from .world import ATTRIBUTES, COLORS, IMAGE_SIZE, Scene
 
 _PALETTE_NAMES = list(COLORS)
 _PALETTE = np.array([COLORS[n] for n in _PALETTE_NAMES], dtype=np.float32)
@@ -29,6 +29,11 @@ class Reading:
 
     def matches(self, scene: Scene, attribute: str) -> bool:
         return getattr(self, attribute) == getattr(scene, attribute)
+
+
+def agreement(scenes: list[Scene], readings: list[Reading], attributes=ATTRIBUTES) -> dict[str, float]:
+    """Per attribute, the share of readings that match their scene."""
+    return {a: float(np.mean([r.matches(s, a) for s, r in zip(scenes, readings)])) for a in attributes}
 
 
 def nearest_color(rgb: np.ndarray) -> str:

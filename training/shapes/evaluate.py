@@ -16,9 +16,9 @@ import random
 import numpy as np
 import torch
 
-from pipelines.shapes.judge import iou, read
+from pipelines.shapes.judge import agreement, iou, read
 from pipelines.shapes.render import condition_map, shape_geometry, shape_mask
-from pipelines.shapes.world import ATTRIBUTES, POSITIONS, Scene, caption, evaluation_prompts
+from pipelines.shapes.world import POSITIONS, Scene, caption, evaluation_prompts
 
 
 def load(model: str):
@@ -44,8 +44,7 @@ def generate(pipe, prompts: list[str], seeds: list[int], steps=20, guidance=7.0,
 def text_accuracy(pipe, count: int = 200, seed: int = 0) -> dict[str, float]:
     cases = evaluation_prompts(count)
     images = generate(pipe, [c for _, c in cases], [seed + k for k in range(count)])
-    readings = [read(image) for image in images]
-    return {a: float(np.mean([r.matches(s, a) for r, (s, _) in zip(readings, cases)])) for a in ATTRIBUTES}
+    return agreement([s for s, _ in cases], [read(image) for image in images])
 
 
 def adapter_cases(kind: str, count: int, seed: int = 7):
@@ -90,9 +89,7 @@ def sampler_accuracy(pipe, count: int = 48, seed: int = 99) -> dict[str, dict[st
             continue
         pipe.scheduler = build_scheduler(name, config, noise_seeds=[seed])  # DPM++ SDE's Brownian noise
         images = generate(pipe, [c for _, c in cases], list(range(count)), steps=suggested_steps(name))
-        readings = [read(image) for image in images]
-        out[name] = {a: float(np.mean([r.matches(s, a) for r, (s, _) in zip(readings, cases)]))
-                     for a in ("color", "shape")}
+        out[name] = agreement([s for s, _ in cases], [read(image) for image in images], ("color", "shape"))
     pipe.scheduler = build_scheduler("Euler a", config)
     return out
 
