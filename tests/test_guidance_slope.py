@@ -31,3 +31,21 @@ def test_guidance_pushes_back_against_the_latent_mean(pipe):
     assert len(high_noise) >= 6
     assert all(guided < 0 and cond < uncond for _, cond, uncond, guided, _ in high_noise)
     assert sum(row[3] for row in high_noise) / len(high_noise) < -0.5
+
+
+def test_calibration_matches_the_teachers_guidance_at_the_top_and_the_equivalent_below():
+    from training.shapes.calibrate_guidance import matched_guidance
+
+    t = torch.tensor([0, 700, 775, 850, 999])
+    assert matched_guidance(t, 2.0, 7.0, (700.0, 850.0)).tolist() == pytest.approx([2.0, 2.0, 4.5, 7.0, 7.0])
+
+
+def test_calibration_error_weights_the_outline_above_the_mean():
+    from training.shapes.calibrate_guidance import structured_error
+
+    mean_only = torch.ones(1, 4, 16, 16)
+    outline = torch.zeros(1, 4, 16, 16)
+    outline[..., ::2, :] = 1.0
+    outline[..., 1::2, :] = -1.0  # zero mean, same squared size as mean_only
+    assert structured_error(mean_only, 10.0).item() == pytest.approx(1.0)
+    assert structured_error(outline, 10.0).item() == pytest.approx(10.0)
