@@ -9,6 +9,10 @@ from pipelines.requests import InvalidRequest
 
 METHODS = ("lora", "full")
 MIXED_PRECISION = ("no", "fp16", "bf16")
+# What the class images are trained toward: the noise added to them (DreamBooth's prior preservation), or the
+# base model's own prediction for them (a distillation prior: it keeps the base model's answers, not just
+# its pictures, and suits models whose guidance is calibrated, like the bundled one).
+PRIOR_TARGETS = ("images", "model")
 DEFAULT_LEARNING_RATE = {"lora": 1e-4, "full": 5e-6}
 DEFAULT_RESOLUTION = {"shapes": 128, "sd1": 512, "sd2": 768, "sdxl": 1024}
 CLASS_IMAGES_DIR = ".class_images"  # beside the output folder; a leading dot keeps the models scan out
@@ -25,6 +29,7 @@ class TrainConfig:
     prior_preservation: bool = False
     num_class_images: int = 100
     prior_loss_weight: float = 1.0
+    prior_target: str = "images"
     method: str = "lora"
     steps: int = 400
     learning_rate: float | None = None  # None: 1e-4 for LoRA, 5e-6 for a full fine-tune
@@ -80,6 +85,8 @@ class TrainConfig:
                  f"must be between 1 and 10000, got {self.num_class_images}")
             need(0 < self.prior_loss_weight <= 10, "prior_loss_weight",
                  f"must be in (0, 10], got {self.prior_loss_weight}")
+            need(self.prior_target in PRIOR_TARGETS, "prior_target",
+                 f"must be one of {list(PRIOR_TARGETS)}, got {self.prior_target!r}")
 
     def class_images_folder(self) -> Path:
         from pipelines.dreambooth.class_images import class_images_folder

@@ -26,7 +26,7 @@ from pipelines.dreambooth.sidecar import read_sidecar
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2",
                 "conv1", "conv2"]
 RESUME_SETTINGS = ("model", "instance_prompt", "class_prompt", "prior_preservation", "num_class_images",
-                   "prior_loss_weight", "method", "learning_rate", "resolution", "seed", "batch_size", "lora_rank")
+                   "prior_loss_weight", "prior_target", "method", "learning_rate", "resolution", "seed", "batch_size", "lora_rank")
 
 
 @dataclass
@@ -67,7 +67,7 @@ def _check_resumable(out: Path, config: TrainConfig) -> tuple[int, Path] | None:
     found = resume.checkpoints(out)
     if not found:
         return None
-    saved = resume.read_state(found[-1][1]).get("settings", {})
+    saved = {"prior_target": "images", **resume.read_state(found[-1][1]).get("settings", {})}  # older runs lack it
     differs = [name for name, value in _settings(config).items() if saved.get(name) != value]
     if differs:
         raise TrainingConflict(f"out: {out} holds checkpoints of another run (it differs in {', '.join(differs)}); "
@@ -132,6 +132,7 @@ def train_dreambooth(config: TrainConfig, components: dict, *, family: str,
     else:
         unet.requires_grad_(True)
     trainable = [p for p in unet.parameters() if p.requires_grad]
+    base_prediction = _base_predictor(unet, config) if prior is not None and config.prior_target == "model" else None
     optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=1e-2)
     step = 0
     if start is not None:
@@ -177,6 +178,8 @@ def train_dreambooth(config: TrainConfig, components: dict, *, family: str,
             target = noise_scheduler.get_velocity(latents, noise, timesteps) if v_prediction else noise
             hidden = text.hidden.expand(config.batch_size, -1, -1)
             added = ({k: v.expand(config.batch_size, -1) for k, v in text.added.items()} if text.added else None)
+            if text is class_text and base_prediction is not None:
+                target = base_prediction(noisy, timesteps, hidden, added)
             with accelerator.autocast():
                 prediction = unet(noisy, timesteps, hidden, added_cond_kwargs=added).sample
             loss = loss + weight * F.mse_loss(prediction.float(), target.float())
@@ -193,6 +196,28 @@ def train_dreambooth(config: TrainConfig, components: dict, *, family: str,
     result = _finish(config, accelerator, accelerator.unwrap_model(unet), components, family, sidecar, loss_value)
     accelerator.end_training()
     return result
+
+
+def _base_predictor(unet, config: TrainConfig):
+    """The untrained model's prediction, for `prior_target="model"`: the LoRA switched off, or a frozen copy
+    of the UNet taken before a full fine-tune starts."""
+    import copy
+
+    import torch
+
+    frozen = None if config.method == "lora" else copy.deepcopy(unet).requires_grad_(False).eval()
+
+    @torch.no_grad()
+    def predict(noisy, timesteps, hidden, added):
+        if frozen is not None:
+            return frozen(noisy, timesteps, hidden, added_cond_kwargs=added).sample
+        unet.disable_adapters()  # `unet` is the bare model, also when accelerate wraps it later
+        try:
+            return unet(noisy, timesteps, hidden, added_cond_kwargs=added).sample
+        finally:
+            unet.enable_adapters()
+
+    return predict
 
 
 def _finish(config: TrainConfig, accelerator, unet, components: dict, family: str, sidecar: dict,

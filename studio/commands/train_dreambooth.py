@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mix in class images drawn by the base model (needs --class-prompt)")
     parser.add_argument("--num-class-images", type=int, default=defaults.num_class_images, metavar="N")
     parser.add_argument("--prior-loss-weight", type=float, default=defaults.prior_loss_weight, metavar="X")
+    parser.add_argument("--prior-target", default=defaults.prior_target, metavar="images|model",
+                        help="train class images toward their noise (DreamBooth) or the base model's own "
+                             "prediction for them (keeps its answers; suits the bundled model)")
     method = parser.add_mutually_exclusive_group()
     method.add_argument("--lora", dest="method", action="store_const", const="lora", help="train a LoRA (default)")
     method.add_argument("--full", dest="method", action="store_const", const="full", help="fine-tune the whole UNet")
@@ -58,6 +61,7 @@ def config_from_args(args: argparse.Namespace):
     return TrainConfig(model=args.model, images=args.images, instance_prompt=args.instance_prompt, out=args.out,
                        class_prompt=args.class_prompt, prior_preservation=args.prior_preservation,
                        num_class_images=args.num_class_images, prior_loss_weight=args.prior_loss_weight,
+                       prior_target=args.prior_target,
                        method=args.method, steps=args.steps, learning_rate=args.learning_rate,
                        resolution=args.resolution, seed=args.seed, checkpoint_every=args.checkpoint_every,
                        keep_checkpoints=args.keep_checkpoints, batch_size=args.batch_size,
