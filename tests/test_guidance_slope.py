@@ -1,5 +1,5 @@
-"""training/shapes/guidance_slope.py, the README's explanation of why LMS and PLMS fail at CFG 7 here:
-without guidance the guided slope is the conditional one; with it, lower than either branch's."""
+"""training/shapes/guidance_slope.py, the README's explanation of why LMS and PLMS failed at CFG 7 before the
+guidance calibration (training/shapes/calibrate_guidance.py), and what the calibration changed."""
 import pytest
 import torch
 
@@ -24,13 +24,20 @@ def test_without_guidance_the_guided_slope_is_the_conditional_one(pipe):
         assert guided == pytest.approx(cond, abs=1e-4) and lowest <= guided + 1e-6
 
 
-def test_guidance_pushes_back_against_the_latent_mean(pipe):
-    """At CFG 7 and high noise the guided slope is negative (about -1: the stiffness LMS cannot take)."""
+def test_guidance_is_calibrated_below_the_top_of_the_schedule(pipe):
+    """At CFG 7 and high noise the guided denoiser pushes back against the latent's mean (the prompt pins the
+    background); below sigma 5, where the uncalibrated model's slope stayed about -1 and LMS diverged, the
+    calibrated one's is a quarter as steep or less (measured: -0.6 at the top, -0.13 below)."""
     prompts = [p for _, p in evaluation_prompts(8, seed=99)]
-    high_noise = [row for row in mean_slopes(pipe, prompts, guidance=7.0, steps=20) if row[0] > 2.0]
-    assert len(high_noise) >= 6
-    assert all(guided < 0 and cond < uncond for _, cond, uncond, guided, _ in high_noise)
-    assert sum(row[3] for row in high_noise) / len(high_noise) < -0.5
+    rows = mean_slopes(pipe, prompts, guidance=7.0, steps=20)
+    top = [row for row in rows if row[0] > 6.0]
+    below = [row for row in rows if 1.0 < row[0] < 5.0]
+    assert len(top) >= 3 and len(below) >= 6
+    assert all(guided < 0 and cond < uncond for _, cond, uncond, guided, _ in top)
+    top_mean = sum(row[3] for row in top) / len(top)
+    below_mean = sum(row[3] for row in below) / len(below)
+    assert top_mean < -0.4
+    assert -0.3 < below_mean and below_mean > top_mean / 4
 
 
 def test_calibration_matches_the_teachers_guidance_at_the_top_and_the_equivalent_below():

@@ -1,8 +1,8 @@
-"""Stage 3b (not in the committed weights): make CFG 7 a scale the samplers can take, as it is for Stable
-Diffusion, by distilling the UNet into one whose guidance at 7 draws what the teacher's draws at 2 below the
-top of the schedule. It lifts 21 of 26 samplers to 23 but breaks DreamBooth on the model (README).
+"""Stage 3b: make CFG 7 a scale the samplers can take, as it is for Stable Diffusion, by distilling the UNet
+into one whose guidance at 7 draws what the teacher's draws at 2 below the top of the schedule.
 
     python -m training.shapes.calibrate_guidance --teacher runs/shapes/unet5 --out runs/shapes/unet12
+    (the three runs that made the committed weights: training/README.md)
 
 Why: our captions name every attribute exactly, so the conditional denoiser alone pins the picture, and at
 CFG 7 the guided denoiser answers a change of the latent far more steeply than the data ask
@@ -12,9 +12,11 @@ The teacher draws well with every sampler at CFG 7 above timestep 800 and CFG 2 
 Target, on noisy training latents: the student's guided output at `--at`, eps_u + at (eps_c - eps_u) from
 its two branches, matches the teacher's at a guidance that is `--equivalent` below `--ramp`'s first timestep
 and rises to `--at` at its second; the student's unconditional branch (empty caption) keeps the teacher's.
-The student starts as the teacher, so above the ramp it has nothing to learn. Errors are weighted 10x on the
-part of the latent that is not its per-channel mean: the mean (background colour) carries most of the
-guidance's norm, and a plain MSE lets the student blur the shape's outline, which lives in the rest."""
+The student starts as the teacher (or `--student`), so above the ramp it has nothing to learn. Errors are
+weighted 10x on the part of the latent that is not its per-channel mean: the mean (background colour) carries
+most of the guidance's norm, and a plain MSE lets the student blur the shape's outline, which lives in the
+rest. Min-SNR weighting all but ignores the lowest noise levels, where the stochastic samplers (DPM2 a, the
+SDE ones) add fresh noise at every step; `--weight-floor` gives them a share."""
 from __future__ import annotations
 
 import argparse
@@ -55,6 +57,9 @@ def main(argv=None):
                         help="timesteps over which the matched guidance rises from --equivalent to --at")
     parser.add_argument("--structure-weight", type=float, default=10.0)
     parser.add_argument("--uncond-weight", type=float, default=1.0)
+    parser.add_argument("--student", help="a unet/ folder the student starts from (default: the teacher)")
+    parser.add_argument("--weight-floor", type=float, default=0.0,
+                        help="least loss weight per timestep (min-SNR weighting nearly ignores low noise)")
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-4)
@@ -78,7 +83,8 @@ def main(argv=None):
     tokenizer = build_tokenizer()
     teacher = UNet2DConditionModel.from_pretrained(pathlib.Path(args.teacher) / "unet", dtype=torch.float32)
     teacher.requires_grad_(False).eval()
-    student = copy.deepcopy(teacher).train().requires_grad_(True)
+    student = (UNet2DConditionModel.from_pretrained(args.student, dtype=torch.float32) if args.student
+               else copy.deepcopy(teacher)).train().requires_grad_(True)
     text_encoder = CLIPTextModel.from_pretrained(args.text_encoder, dtype=torch.float32).requires_grad_(False)
     if not (out / "text_encoder").exists():  # frozen; export reads it from the run folder
         text_encoder.save_pretrained(out / "text_encoder")
@@ -128,7 +134,8 @@ def main(argv=None):
         # On the guided output itself, so the two branches' errors may cancel; scaled back to one branch's size.
         per_sample = (structured_error((guided - target) / args.at, args.structure_weight)
                       + args.uncond_weight * structured_error(s_uncond - eps_uncond, args.structure_weight))
-        loss = (per_sample * min_snr_weights(noise_scheduler, t.cpu()).to(device)).mean()
+        weights = min_snr_weights(noise_scheduler, t.cpu()).clamp(min=args.weight_floor)
+        loss = (per_sample * weights.to(device)).mean()
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(student.parameters(), 1.0)
