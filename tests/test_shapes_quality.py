@@ -44,7 +44,7 @@ def _schedulers():
     return [name for name in scheduler_names() if name != "LCM"]  # LCM needs a distilled model
 
 
-@pytest.mark.bars  # not met yet: LMS, PLMS and a few others fail at CFG 7 (README, "Not met yet")
+@pytest.mark.bars  # not met yet: DPM2 a, DPM++ 3M SDE and its Karras schedule fail at CFG 7 (README, shapes model)
 @pytest.mark.parametrize("scheduler", _schedulers())
 def test_every_scheduler_keeps_colour_and_class(quality_registry, scheduler):
     from pipelines import suggested_steps
