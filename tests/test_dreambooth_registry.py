@@ -11,6 +11,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from pipelines import GenerationRequest
+from pipelines.requests import InvalidRequest
 from pipelines.shapes.render import shape_geometry, sketch_map
 from pipelines.shapes.world import Scene
 
@@ -111,6 +112,20 @@ def test_the_dreambooth_tab_trains_and_registers(studio):
     assert "tab-lora" in registry.lora_names()  # registered as soon as it finished
     weights = load_file(str(Path(updates[-1][2]["out"]) / "pytorch_lora_weights.safetensors"))
     assert {w.shape[0] for k, w in weights.items() if "lora_A" in k} == {2}  # the rank widget reached training
+
+
+def test_the_tabs_prior_target_reaches_the_config_and_a_bad_one_is_named(studio):
+    from studio.tabs.dreambooth import PRIOR_TARGET_CHOICES, make_config
+
+    registry, _, root = studio
+    files = sorted(str(p) for p in (root / "hearts").iterdir())
+    values = dict(model="shapes", files=files, instance_prompt="a sks shape", class_prompt="a shape", prior=True,
+                  num_class_images=2, method="lora", steps=2, learning_rate=0, resolution=0, seed=0,
+                  checkpoint_every=1, name="tab-prior", batch_size=1, lora_rank=2)
+    assert [value for _, value in PRIOR_TARGET_CHOICES] == ["images", "model"]
+    assert make_config(registry, **values, prior_target="model").prior_target == "model"
+    with pytest.raises(InvalidRequest, match="prior_target"):
+        make_config(registry, **values, prior_target="teacher")
 
 
 def test_export_of_the_trained_folder_loads_as_a_single_file(studio):

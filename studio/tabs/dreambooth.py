@@ -11,13 +11,16 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.dreambooth.config import TrainConfig, TrainingStopped
+from pipelines.dreambooth.config import PRIOR_TARGETS, TrainConfig, TrainingStopped
 from pipelines.dreambooth.dataset import IMAGE_SUFFIXES
 from pipelines.requests import InvalidRequest
 from studio.forms import as_float, as_int, as_text
 from studio.results import progress_html
 from studio.training_run import TrainingRun
 from studio.widgets import model_dropdown, refresh_handler
+
+_PRIOR_TARGET_LABELS = {"images": "their noise (DreamBooth)", "model": "the base model's prediction"}
+PRIOR_TARGET_CHOICES = [(_PRIOR_TARGET_LABELS[name], name) for name in PRIOR_TARGETS]
 
 TITLE = "DreamBooth"
 UPLOADS_DIR = ".dreambooth_images"  # inside the models folder; the leading dot keeps the models scan out
@@ -43,7 +46,8 @@ def stage_images(files, folder: Path) -> Path:
 
 
 def make_config(registry, *, model, files, instance_prompt, class_prompt, prior, num_class_images, method, steps,
-                learning_rate, resolution, seed, checkpoint_every, name, batch_size, lora_rank) -> TrainConfig:
+                learning_rate, resolution, seed, checkpoint_every, name, batch_size, lora_rank,
+                prior_target="images") -> TrainConfig:
     """Widget values -> a validated TrainConfig (InvalidRequest names the field)."""
     name = as_text("name", name).strip()
     if not _NAME.match(name):
@@ -56,6 +60,7 @@ def make_config(registry, *, model, files, instance_prompt, class_prompt, prior,
     config = TrainConfig(model=model, images=str(images), instance_prompt=as_text("instance_prompt", instance_prompt),
                          out=str(models / name), class_prompt=(class_prompt or "").strip() or None,
                          prior_preservation=bool(prior), num_class_images=as_int("num_class_images", num_class_images),
+                         prior_target=as_text("prior_target", prior_target),
                          method=method, steps=as_int("steps", steps), learning_rate=rate, resolution=size,
                          seed=as_int("seed", seed), checkpoint_every=as_int("checkpoint_every", checkpoint_every),
                          batch_size=as_int("batch_size", batch_size), lora_rank=as_int("lora_rank", lora_rank))
@@ -119,6 +124,9 @@ def build(registry, shared) -> None:
                 class_prompt = gr.Textbox(label="Class prompt", placeholder="a photo of a dog")
                 num_class_images = gr.Number(label="Class images", value=defaults.num_class_images, precision=0,
                                              minimum=1)
+            prior_target = gr.Radio(PRIOR_TARGET_CHOICES, value=defaults.prior_target,
+                                    label="Class images are trained toward",
+                                    info="the model's prediction keeps its answers: use it for the bundled model")
             method = gr.Radio([("LoRA (small, fast)", "lora"), ("Full fine-tune", "full")], value="lora",
                               label="Method")
             with gr.Row():
@@ -145,7 +153,7 @@ def build(registry, shared) -> None:
     inputs = dict(model=model, files=files, instance_prompt=instance_prompt, class_prompt=class_prompt, prior=prior,
                   num_class_images=num_class_images, method=method, steps=steps, learning_rate=learning_rate,
                   resolution=resolution, seed=seed, checkpoint_every=checkpoint_every, name=name,
-                  batch_size=batch_size, lora_rank=lora_rank)
+                  batch_size=batch_size, lora_rank=lora_rank, prior_target=prior_target)
 
     def run_training(**values):
         yield from train_handler(registry, **values)
