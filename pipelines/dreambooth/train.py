@@ -26,7 +26,8 @@ from pipelines.dreambooth.sidecar import read_sidecar
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2",
                 "conv1", "conv2"]
 RESUME_SETTINGS = ("model", "instance_prompt", "class_prompt", "prior_preservation", "num_class_images",
-                   "prior_loss_weight", "prior_target", "method", "learning_rate", "resolution", "seed", "batch_size", "lora_rank")
+                   "prior_loss_weight", "prior_target", "method", "learning_rate", "resolution", "seed",
+                   "batch_size", "lora_rank")
 
 
 @dataclass
@@ -199,7 +200,7 @@ def train_dreambooth(config: TrainConfig, components: dict, *, family: str,
 
 
 def _base_predictor(unet, config: TrainConfig):
-    """The untrained model's prediction, for `prior_target="model"`: the LoRA switched off, or a frozen copy
+    """The base model's prediction, for `prior_target="model"`: the LoRA switched off, or a frozen copy
     of the UNet taken before a full fine-tune starts."""
     import copy
 
