@@ -91,6 +91,8 @@ def main(argv=None):
         optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
     unet, text_encoder, optimizer = accelerator.prepare(unet, text_encoder, optimizer)
+    for ema_model, _ in averaged:  # updated from the prepared models' parameters, so on their device
+        ema_model.to(accelerator.device)
     rng = random.Random(args.seed * 1000 + start)
     generator = torch.Generator().manual_seed(args.seed * 1000 + start)
     warmup = 200
