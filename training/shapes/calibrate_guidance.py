@@ -16,7 +16,11 @@ The student starts as the teacher (or `--student`), so above the ramp it has not
 weighted 10x on the part of the latent that is not its per-channel mean: the mean (background colour) carries
 most of the guidance's norm, and a plain MSE lets the student blur the shape's outline, which lives in the
 rest. Min-SNR weighting all but ignores the lowest noise levels, where the stochastic samplers (DPM2 a, the
-SDE ones) add fresh noise at every step; `--weight-floor` gives them a share."""
+SDE ones) add fresh noise at every step; `--weight-floor` gives them a share.
+
+`--trajectories` trains a `--trajectory-share` of each batch on the states the student's own samplers visit at
+CFG `--at` (`trajectories.py`), redrawn from the EMA weights every `--refresh-every` steps: the stochastic
+samplers left the training distribution between timesteps 800 and 300 and drew the wrong colour there."""
 from __future__ import annotations
 
 import argparse
@@ -30,6 +34,7 @@ import torch
 
 from .data import latent_pool, training_captions
 from .train_unet import min_snr_weights
+from .trajectories import parse_sampler, sampler_states
 
 
 def structured_error(error: torch.Tensor, structure_weight: float) -> torch.Tensor:
@@ -43,6 +48,21 @@ def matched_guidance(t: torch.Tensor, equivalent: float, at: float, ramp: tuple[
     `at` above it, linear between."""
     rise = ((t.float() - ramp[0]) / (ramp[1] - ramp[0])).clamp(0, 1)
     return equivalent + (at - equivalent) * rise
+
+
+def trajectory_pool(unet, encode, captions: list[str], empty, jobs: list[tuple[str, int]], guidance: float,
+                    seed: int) -> dict:
+    """Every state the samplers in `jobs` visit for `captions` (split evenly between them), flattened."""
+    states, times, owners = [], [], []
+    share = -(-len(captions) // len(jobs))
+    for k, (sampler, steps) in enumerate(jobs):
+        part = list(range(k * share, min(len(captions), (k + 1) * share)))
+        x, t = sampler_states(unet, encode([captions[i] for i in part]), empty, sampler, steps, guidance,
+                              seed + k)
+        states.append(x.flatten(0, 1))
+        times.append(t.flatten())
+        owners += [i for i in part for _ in range(x.shape[1])]
+    return {"states": torch.cat(states), "times": torch.cat(times), "captions": [captions[i] for i in owners]}
 
 
 def main(argv=None):
@@ -60,6 +80,11 @@ def main(argv=None):
     parser.add_argument("--student", help="a unet/ folder the student starts from (default: the teacher)")
     parser.add_argument("--weight-floor", type=float, default=0.0,
                         help="least loss weight per timestep (min-SNR weighting nearly ignores low noise)")
+    parser.add_argument("--trajectories", nargs="*", default=[], metavar="SAMPLER:STEPS",
+                        help="samplers whose own states (at CFG --at) make up part of each batch")
+    parser.add_argument("--trajectory-share", type=float, default=0.5)
+    parser.add_argument("--trajectory-count", type=int, default=192, help="trajectories per redraw")
+    parser.add_argument("--refresh-every", type=int, default=200)
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-4)
@@ -104,25 +129,40 @@ def main(argv=None):
         start = state["step"]
     student, teacher, optimizer = accelerator.prepare(student, teacher, optimizer)
     device = accelerator.device
+    ema.to(device), text_encoder.to(device)
     rng = random.Random(args.seed * 1000 + start)
     generator = torch.Generator().manual_seed(args.seed * 1000 + start)
-    with torch.no_grad():
-        empty = text_encoder(tokenizer([""], padding="max_length", max_length=77,
-                                       return_tensors="pt").input_ids)[0].to(device)
+    def encode(captions):
+        with torch.no_grad():
+            ids = tokenizer(captions, padding="max_length", max_length=77, truncation=True, return_tensors="pt")
+            return text_encoder(ids.input_ids.to(device))[0]
+
+    empty = encode([""])
+    jobs = [parse_sampler(job) for job in args.trajectories]
+    on_policy = round(args.trajectory_share * args.batch_size) if jobs else 0
 
     began, running = time.time(), 0.0
     for step in range(start, args.steps):
         for group in optimizer.param_groups:
             group["lr"] = args.lr * min(1.0, (step + 1) / 100)
-        index = torch.randint(0, len(latents), (args.batch_size,), generator=generator)
+        if on_policy and (step - start) % args.refresh_every == 0:
+            drawn = random.Random(args.seed * 7919 + step).sample(range(len(scenes)), args.trajectory_count)
+            visited = trajectory_pool(ema, encode, training_captions([scenes[i] for i in drawn], rng, p_empty=0.0),
+                                      empty, jobs, args.at, args.seed * 7919 + step)
+        index = torch.randint(0, len(latents), (args.batch_size - on_policy,), generator=generator)
         x0 = latents[index].to(device)
         captions = training_captions([scenes[i] for i in index.tolist()], rng, p_empty=0.0)
-        ids = tokenizer(captions, padding="max_length", max_length=77, truncation=True, return_tensors="pt")
         t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(x0),), generator=generator)
         noisy = noise_scheduler.add_noise(x0, torch.randn(x0.shape, generator=generator).to(device), t)
+        t = t.float()
+        if on_policy:
+            picked = torch.randint(0, len(visited["times"]), (on_policy,), generator=generator)
+            noisy = torch.cat([noisy, visited["states"][picked].to(device)])
+            t = torch.cat([t, visited["times"][picked]])
+            captions += [visited["captions"][i] for i in picked.tolist()]
         t = t.to(device)
         with torch.no_grad():
-            context = text_encoder(ids.input_ids.to(device))[0]
+            context = encode(captions)
             contexts = torch.cat([context, empty.expand_as(context)])
             eps_cond, eps_uncond = teacher(torch.cat([noisy, noisy]), torch.cat([t, t]),
                                            encoder_hidden_states=contexts).sample.chunk(2)
@@ -134,7 +174,7 @@ def main(argv=None):
         # On the guided output itself, so the two branches' errors may cancel; scaled back to one branch's size.
         per_sample = (structured_error((guided - target) / args.at, args.structure_weight)
                       + args.uncond_weight * structured_error(s_uncond - eps_uncond, args.structure_weight))
-        weights = min_snr_weights(noise_scheduler, t.cpu()).clamp(min=args.weight_floor)
+        weights = min_snr_weights(noise_scheduler, t.cpu().round().long()).clamp(min=args.weight_floor)
         loss = (per_sample * weights.to(device)).mean()
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)
