@@ -1,6 +1,6 @@
 """The bundled model follows its adapters: the generated shape lands where the condition map puts it.
 
-For each kind, a few rendered scenes give a condition map (sketch outline, Canny edges of the render, depth
+For each kind, 12 rendered scenes (four chosen by hand, eight held out of training) give a condition map (sketch outline, Canny edges of the render, depth
 silhouette) and the scene's true shape mask. The classical judge reads the generated image's shape mask;
 its IoU with the condition's mask must average 0.7 or more, also when the prompt names another position
 (the condition wins over the text). Needs the trained bundled adapters (random placeholders draw noise).
@@ -16,13 +16,14 @@ from pipelines import GenerationRequest
 from pipelines.requests import AdapterInput
 from pipelines.shapes.judge import iou, read
 from pipelines.shapes.render import condition_map, shape_geometry, shape_mask
-from pipelines.shapes.world import POSITIONS, Scene, caption
+from pipelines.shapes.world import POSITIONS, Scene, caption, evaluation_prompts
 
 KINDS = ("sketch", "edge", "depth")
 SCENES = (Scene("circle", "red", "white", "large", "top left"),
           Scene("square", "blue", "yellow", "small", "bottom right"),
           Scene("triangle", "green", "black", "large", "center"),
-          Scene("star", "orange", "purple", "large", "right"))
+          Scene("star", "orange", "purple", "large", "right"),
+          *(scene for scene, _ in evaluation_prompts(8, seed=2024)))
 
 
 def _other_position(position: str) -> str:
