@@ -44,10 +44,12 @@ def _schedulers():
     return [name for name in scheduler_names() if name != "LCM"]  # LCM needs a distilled model
 
 
-@pytest.mark.bars  # not met yet: DPM2 a, DPM++ 3M SDE and its Karras schedule fail at CFG 7 (README, shapes model)
+# Met on the evaluation's 200 prompts, not on these 48: DPM2 a (71% class), DPM2 a Karras (69%), DPM++ 3M SDE
+# Karras and Exponential (79%) (README, shapes model)
+@pytest.mark.bars
 @pytest.mark.parametrize("scheduler", _schedulers())
 def test_every_scheduler_keeps_colour_and_class(quality_registry, scheduler):
     from pipelines import suggested_steps
 
-    scores = accuracy(quality_registry, evaluation_prompts(12, seed=99), scheduler, suggested_steps(scheduler))
+    scores = accuracy(quality_registry, evaluation_prompts(48, seed=99), scheduler, suggested_steps(scheduler))
     assert scores["color"] >= 0.85 and scores["shape"] >= 0.80, scores
