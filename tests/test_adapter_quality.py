@@ -1,7 +1,7 @@
 """The bundled model follows its adapters: the generated shape lands where the condition map puts it.
 
-For each kind, 12 rendered scenes (four chosen by hand, eight held out of training) give a condition map (sketch outline, Canny edges of the render, depth
-silhouette) and the scene's true shape mask. The classical judge reads the generated image's shape mask;
+For each kind, 12 rendered scenes (four chosen by hand, eight held out of training) give a condition map
+(sketch outline, Canny edges of the render, depth silhouette) and the scene's true shape mask. The classical judge reads the generated image's shape mask;
 its IoU with the condition's mask must average 0.7 or more, also when the prompt names another position
 (the condition wins over the text). Needs the trained bundled adapters (random placeholders draw noise).
 """

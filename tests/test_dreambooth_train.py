@@ -148,8 +148,9 @@ def test_the_heart_judge_knows_hearts_from_the_worlds_shapes():
 
 HEART_IOU = 0.8  # a heart's box-normalised IoU with a circle is 0.63, so 0.8 means a real heart
 # On the committed weights, training seed 3 gives 10 of 12 hearts and ordinary prompts 2 points lower (96% ->
-# 94%); on the previous ones, seeds 3 and 4 gave 75% / 100% hearts and 2 / 4.5 points. Toward the class images' noise instead, seed 4 lost 6.5 points (on a sibling run);
-# the recipe made for the uncalibrated model (rank 4, 300 steps at 1e-3) lost 15 on an earlier student.
+# 94%); on the previous ones, seeds 3 and 4 gave 75% / 100% hearts and 2 / 4.5 points. Toward the class
+# images' noise instead, seed 4 lost 6.5 points (on a sibling run); the recipe made for the uncalibrated model
+# (rank 4, 300 steps at 1e-3) lost 15 on an earlier student.
 CONCEPT_STEPS, CONCEPT_LR, CONCEPT_RANK, CONCEPT_BATCH, CLASS_IMAGES = 600, 2e-4, 16, 4, 12
 
 

@@ -13,9 +13,9 @@ pytestmark = pytest.mark.slow
 def pipe():
     from diffusers import StableDiffusionPipeline
 
-    from dreambooth_support import SHAPES
+    from pipelines.catalog import SHAPES_DIR
 
-    return StableDiffusionPipeline.from_pretrained(str(SHAPES), dtype=torch.float32)
+    return StableDiffusionPipeline.from_pretrained(str(SHAPES_DIR), dtype=torch.float32)
 
 
 def test_without_guidance_the_guided_slope_is_the_conditional_one(pipe):

@@ -16,10 +16,10 @@ def test_a_sampler_job_names_its_steps():
 def test_the_states_are_what_the_pipeline_feeds_its_unet(sampler, steps):
     from diffusers import StableDiffusionPipeline
 
-    from dreambooth_support import SHAPES
+    from pipelines.catalog import SHAPES_DIR
     from pipelines.schedulers import build_scheduler
 
-    pipe = StableDiffusionPipeline.from_pretrained(str(SHAPES), dtype=torch.float32)
+    pipe = StableDiffusionPipeline.from_pretrained(str(SHAPES_DIR), dtype=torch.float32)
     prompts = ["a large red circle on a blue background", "small green star, top left"]
     seen = []
     hook = pipe.unet.register_forward_pre_hook(

@@ -2,7 +2,7 @@
 into one whose guidance at 7 draws what the teacher's draws at 2 below the top of the schedule.
 
     python -m training.shapes.calibrate_guidance --teacher runs/shapes/unet5 --out runs/shapes/unet12
-    (the three runs that made the committed weights: training/README.md)
+    (the five runs that made the committed weights: training/README.md)
 
 Why: our captions name every attribute exactly, so the conditional denoiser alone pins the picture, and at
 CFG 7 the guided denoiser answers a change of the latent far more steeply than the data ask
@@ -129,9 +129,11 @@ def main(argv=None):
         start = state["step"]
     student, teacher, optimizer = accelerator.prepare(student, teacher, optimizer)
     device = accelerator.device
-    ema.to(device), text_encoder.to(device)
+    ema.to(device)
+    text_encoder.to(device)
     rng = random.Random(args.seed * 1000 + start)
     generator = torch.Generator().manual_seed(args.seed * 1000 + start)
+
     def encode(captions):
         with torch.no_grad():
             ids = tokenizer(captions, padding="max_length", max_length=77, truncation=True, return_tensors="pt")

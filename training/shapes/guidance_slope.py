@@ -14,7 +14,7 @@ DPM++ 2M stable and make LMS and PLMS diverge. Real SD models do not meet this: 
 averaged over 16 times more noise values, so it stays the initial noise's and both slopes are near 1.
 The mean is the clearest direction, not the only one: LMS's failed pictures are blotchy all over.
 These figures are the uncalibrated model's (runs/shapes/unet5). The committed weights are guidance-calibrated
-(calibrate_guidance.py): about -0.6 above sigma 6, where guidance picks the picture, and -0.13 between sigma
+(calibrate_guidance.py): about -0.6 above sigma 6, where guidance picks the picture, and -0.1 between sigma
 5 and 1, which LMS and PLMS take."""
 from __future__ import annotations
 
