@@ -59,8 +59,10 @@ SCHEDULERS: dict[str, SchedulerSpec] = {
     "Heun Karras": _spec(HeunDiscreteScheduler, KARRAS, 15, sampler="Heun", schedule_type="Karras"),
     "DPM2": _spec(KDPM2DiscreteScheduler, steps=15, sampler="DPM2"),
     "DPM2 Karras": _spec(KDPM2DiscreteScheduler, KARRAS, 15, sampler="DPM2", schedule_type="Karras"),
-    "DPM2 a": _spec(KDPM2AncestralDiscreteScheduler, steps=15, sampler="DPM2 a"),
-    "DPM2 a Karras": _spec(KDPM2AncestralDiscreteScheduler, KARRAS, 15, sampler="DPM2 a",
+    # Ancestral: every step adds fresh noise, and at 15 steps the jumps are too large to settle. On the shapes
+    # model's 200 held-out prompts its class is 78/84/88/90/93% at 15/20/25/30/40 steps (Euler a at 20: 90%).
+    "DPM2 a": _spec(KDPM2AncestralDiscreteScheduler, steps=30, sampler="DPM2 a"),
+    "DPM2 a Karras": _spec(KDPM2AncestralDiscreteScheduler, KARRAS, 30, sampler="DPM2 a",
                            schedule_type="Karras"),
     "DPM++ 2M": _spec(DPMSolverMultistepScheduler, sampler="DPM++ 2M"),
     "DPM++ 2M Karras": _spec(DPMSolverMultistepScheduler, KARRAS, sampler="DPM++ 2M", schedule_type="Karras"),
