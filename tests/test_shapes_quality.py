@@ -44,9 +44,6 @@ def _schedulers():
     return [name for name in scheduler_names() if name != "LCM"]  # LCM needs a distilled model
 
 
-# Met on the evaluation's 200 prompts, not on these 48: DPM2 a (71% class), DPM2 a Karras (69%), DPM++ 3M SDE
-# Karras and Exponential (79%) (README, shapes model)
-@pytest.mark.bars
 @pytest.mark.parametrize("scheduler", _schedulers())
 def test_every_scheduler_keeps_colour_and_class(quality_registry, scheduler):
     from pipelines import suggested_steps
