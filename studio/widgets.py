@@ -6,7 +6,7 @@ from typing import Iterator
 
 import gradio as gr
 
-from pipelines import scheduler_names
+from pipelines import scheduler_names, suggested_steps
 from pipelines.requests import GenerationRequest, InvalidRequest, StepUpdate
 from pipelines.validation import MAX_LORA_WEIGHT
 from studio.forms import build_request
@@ -67,6 +67,23 @@ def lora_picker(registry, shared) -> tuple[gr.Dropdown, gr.Slider]:
 def scheduler_dropdown(**options) -> gr.Dropdown:
     return gr.Dropdown(choices=scheduler_names(), value=DEFAULT_SCHEDULER, label="Sampler (scheduler)",
                        filterable=True, **options)
+
+
+def steps_hint(scheduler: str) -> str:
+    return f"suggested for {scheduler}: {suggested_steps(scheduler)}"
+
+
+def steps_slider(limits) -> gr.Slider:
+    return gr.Slider(limits.min_steps, limits.max_steps, value=20, step=1, label="Steps",
+                     info=steps_hint(DEFAULT_SCHEDULER))
+
+
+def hint_steps_for(scheduler: gr.Dropdown, steps: gr.Slider) -> None:
+    """The steps slider names the chosen sampler's suggested step count; the value stays the user's."""
+    def show_suggested_steps(name: str) -> dict:
+        return gr.update(info=steps_hint(name))  # an update of `info` alone: a Slider would reset the value
+
+    scheduler.change(show_suggested_steps, inputs=scheduler, outputs=steps, queue=False, api_visibility="private")
 
 
 def refresh_models(registry, shared) -> dict:

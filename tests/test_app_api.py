@@ -308,6 +308,19 @@ def test_send_to_txt2img_fills_the_form_and_opens_its_tab(studio):
     assert tabs_update.selected == "txt2img"
 
 
+def test_the_steps_slider_names_the_chosen_samplers_suggestion(studio):
+    registry, _ = studio
+    demo = build_demo(registry)
+    sliders = [b for b in demo.blocks.values() if isinstance(b, gr.Slider) and b.label == "Steps" and b.info]
+    assert len(sliders) == 2 and all(s.info == "suggested for Euler a: 20" for s in sliders)  # txt2img, adapters
+    hints = [fn for fn in demo.fns.values() if fn.name == "show_suggested_steps"]
+    assert {fn.outputs[0]._id for fn in hints} == {s._id for s in sliders}
+    for fn in hints:
+        assert fn.inputs[0].label == "Sampler (scheduler)"
+        assert fn.fn("DPM2 a") == gr.update(info="suggested for DPM2 a: 30")  # the user's value stays
+        assert fn.fn("DPM++ 3M SDE Karras")["info"] == "suggested for DPM++ 3M SDE Karras: 30"
+
+
 def test_run_worker_stops_at_the_next_step_when_asked():
     """Leaving the `with` block (what closing a UI generator does) makes the engine's stop check true."""
     step_taken = threading.Event()

@@ -15,8 +15,8 @@ from studio.adapter_widgets import build_slot, kind_updates
 from studio.forms import as_int, lora_strings
 from studio.results import done_html, gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
-from studio.widgets import (DEFAULT_SCHEDULER, checked_request, lora_picker, model_dropdown, scheduler_dropdown,
-                            stop_with, streamed_generation)
+from studio.widgets import (DEFAULT_SCHEDULER, checked_request, hint_steps_for, lora_picker, model_dropdown,
+                            scheduler_dropdown, steps_slider, stop_with, streamed_generation)
 
 TITLE = "Adapters"
 REQUEST_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "steps", "guidance_scale", "width", "height",
@@ -87,7 +87,7 @@ def build(registry, shared) -> None:
                 with gr.Row(equal_height=True):
                     loras, lora_weight = lora_picker(registry, shared)
                 with gr.Row():
-                    steps = gr.Slider(limits.min_steps, limits.max_steps, value=20, step=1, label="Steps")
+                    steps = steps_slider(limits)
                     guidance_scale = gr.Slider(limits.min_guidance, limits.max_guidance, value=7.0, step=0.5,
                                                label="CFG scale")
                 with gr.Row():
@@ -128,6 +128,7 @@ def build(registry, shared) -> None:
                       outputs=[gallery, maps, info, progress], show_progress="hidden",
                       api_name="adapter_live", api_visibility="undocumented", **shared.generation_options())
     stop_with(stop_button, run_event, progress)
+    hint_steps_for(scheduler, steps)
 
     for slot in (slot1, slot2):
         slot["preview_button"].click(

@@ -6,8 +6,8 @@ import gradio as gr
 from pipelines.requests import InvalidRequest
 from studio.results import done_html, gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
-from studio.widgets import (checked_request, lora_picker, model_dropdown, scheduler_dropdown, stop_with,
-                            streamed_generation)
+from studio.widgets import (checked_request, hint_steps_for, lora_picker, model_dropdown, scheduler_dropdown,
+                            steps_slider, stop_with, streamed_generation)
 
 TITLE = "Text to Image"
 
@@ -65,7 +65,7 @@ def build(registry, shared) -> None:
                 loras, lora_weight = lora_picker(registry, shared)
                 refresh_button = gr.Button("↻ Refresh models", scale=1, min_width=100)
             with gr.Row():
-                steps = gr.Slider(limits.min_steps, limits.max_steps, value=20, step=1, label="Steps")
+                steps = steps_slider(limits)
                 guidance_scale = gr.Slider(limits.min_guidance, limits.max_guidance, value=7.0, step=0.5,
                                            label="CFG scale")
             with gr.Row():
@@ -104,6 +104,7 @@ def build(registry, shared) -> None:
                       outputs=[gallery, info, progress, last_seed], show_progress="hidden",
                       api_name="txt2img_live", api_visibility="undocumented", **shared.generation_options())
     stop_with(stop_button, run_event, progress)
+    hint_steps_for(scheduler, steps)
 
     random_seed.click(lambda: -1, outputs=seed, queue=False, api_visibility="private")
 
