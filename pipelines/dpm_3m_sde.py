@@ -28,11 +28,11 @@ class DPMSolver3MSDEScheduler(DPMSolverMultistepScheduler):
 
     def multistep_dpm_solver_third_order_update(self, model_output_list, *args, sample=None, noise=None,
                                                 **kwargs) -> torch.Tensor:
-        if self.config.algorithm_type != "sde-dpmsolver++" or args or kwargs:
+        if self.config.algorithm_type != "sde-dpmsolver++":
             return super().multistep_dpm_solver_third_order_update(model_output_list, *args, sample=sample,
                                                                    noise=noise, **kwargs)
-        if sample is None or noise is None:
-            raise ValueError("the third-order SDE step needs `sample` and `noise`")
+        if args or kwargs or sample is None or noise is None:  # diffusers' deprecated positional form
+            raise TypeError("the third-order SDE step takes the model outputs, sample= and noise=")
         i = self.step_index
         (alpha_t, sigma_t), (alpha_0, sigma_0), (alpha_1, sigma_1), (alpha_2, sigma_2) = (
             self._sigma_to_alpha_sigma_t(self.sigmas[j]) for j in (i + 1, i, i - 1, i - 2))
