@@ -74,8 +74,8 @@ def steps_hint(scheduler: str) -> str:
 
 
 def steps_slider(limits) -> gr.Slider:
-    return gr.Slider(limits.min_steps, limits.max_steps, value=20, step=1, label="Steps",
-                     info=steps_hint(DEFAULT_SCHEDULER))
+    return gr.Slider(limits.min_steps, limits.max_steps, value=suggested_steps(DEFAULT_SCHEDULER), step=1,
+                     label="Steps", info=steps_hint(DEFAULT_SCHEDULER))
 
 
 def hint_steps_for(scheduler: gr.Dropdown, steps: gr.Slider) -> None:
