@@ -17,8 +17,8 @@ _EXPORTS = {
     "pipelines.catalog": ("FAMILY_LIMITS", "Limits", "LoraSpec", "ModelSpec"),
     "pipelines.components": ("ModelNotAvailable",),
     "pipelines.registry": ("PipelineRegistry",),
-    "pipelines.schedulers": ("SCHEDULERS", "register_scheduler", "resolve_scheduler_name", "scheduler_names",
-                             "suggested_steps"),
+    "pipelines.schedulers": ("SCHEDULERS", "SAMPLERS", "canonical_sampler", "register_scheduler",
+                             "resolve_sampler", "schedule_type_names", "scheduler_names", "suggested_steps"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -1,12 +1,13 @@
-"""One request, run on a loaded model: fresh scheduler and generator per image, shared weights.
+"""One request, run on a loaded model: the studio's own sampling around shared weights.
 
-Image k of a request is made on its own with a CPU torch.Generator seeded `seed + k`, so it is the
-same picture whether it was made alone or as part of a batch (batched UNet calls differ in the last
-bits of floating point, which can flip a pixel).
+Per request: the prompts are encoded once and everything the UNet is conditioned on is prepared once
+(`Conditioning`). Per image: a CPU torch.Generator seeded `seed + k` makes the starting noise (and the
+ancestral noise after it), so image k is the same picture alone or in a batch; the sampler is A1111's
+(pipelines/sampling) or a fresh diffusers scheduler for the diffusers-form ones.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import torch
@@ -15,7 +16,11 @@ from PIL import Image
 from pipelines import previews
 from pipelines.components import LoadedModel, pipeline_class
 from pipelines.requests import GenerationCancelled, GenerationRequest, InvalidRequest, StepUpdate
-from pipelines.schedulers import build_scheduler
+from pipelines.sampling.guided_unet import GuidedUNet
+from pipelines.sampling.loops import SkipImage, run_diffusers_scheduler, run_k_sampler
+from pipelines.sampling.noise_table import NoiseTable
+from pipelines.sampling.schedules import sigma_schedule
+from pipelines.schedulers import ResolvedSampler, build_scheduler, resolve_sampler
 
 
 @dataclass
@@ -24,6 +29,7 @@ class RunHooks:
     should_stop: Callable[[], bool] | None = None
     preview_every: int = 0
     preview_matrix: Callable[[], torch.Tensor] | None = None  # lazily fitted per model
+    should_skip: Callable[[], bool] | None = None  # finish the current image now, go on with the next
 
 
 @dataclass(frozen=True)
@@ -31,12 +37,12 @@ class PromptEmbeddings:
     kwargs: dict[str, Any]  # prompt_embeds, negative_prompt_embeds (+ the pooled ones for SDXL)
 
 
-def build_pipeline(loaded: LoadedModel, scheduler, adapter=None):
-    """A throwaway pipeline object around the shared components (constructor cost ~1 ms)."""
+def build_pipeline(loaded: LoadedModel, scheduler=None, adapter=None):
+    """A throwaway diffusers pipeline object around the shared components (constructor cost ~1 ms)."""
     cls = pipeline_class(loaded.family, with_adapter=adapter is not None)
     expected, optional = cls._get_signature_keys(cls)
     components = {name: loaded.components.get(name) for name in expected}
-    components["scheduler"] = scheduler
+    components["scheduler"] = scheduler if scheduler is not None else loaded.components["scheduler"]
     if adapter is not None:
         components["adapter"] = adapter
     extra = {"requires_safety_checker": False} if "requires_safety_checker" in optional else {}
@@ -67,8 +73,9 @@ def check_prompt_lengths(loaded: LoadedModel, request: GenerationRequest) -> Non
                                      f"{limit} tokens, so the rest would be ignored: shorten it")
 
 
-def encode_prompts(loaded: LoadedModel, pipe, request: GenerationRequest) -> PromptEmbeddings:
+def encode_prompts(loaded: LoadedModel, request: GenerationRequest) -> PromptEmbeddings:
     """Text encoding, serialised per model: the fast CLIP tokenizer must not be used by two threads."""
+    pipe = build_pipeline(loaded)
     guidance = uses_guidance(loaded, request.guidance_scale)
     with loaded.text_lock, torch.inference_mode():
         if loaded.family == "sdxl":
@@ -87,69 +94,132 @@ def encode_prompts(loaded: LoadedModel, pipe, request: GenerationRequest) -> Pro
     return PromptEmbeddings(kwargs)
 
 
+def _pair(kwargs: dict, name: str, guided: bool) -> torch.Tensor:
+    """[negative, positive] batched for guidance (diffusers' order), else the positive alone."""
+    return torch.cat([kwargs[f"negative_{name}"], kwargs[name]]) if guided else kwargs[name]
+
+
+def size_and_crop_ids(loaded: LoadedModel, request: GenerationRequest, dtype: torch.dtype) -> torch.Tensor:
+    """SDXL's micro-conditioning as diffusers' pipeline sets it: original size = target size = (h, w),
+    crop (0, 0)."""
+    ids = [request.height, request.width, 0, 0, request.height, request.width]
+    return torch.tensor([ids], dtype=dtype, device=loaded.device)
+
+
+def conditioning(loaded: LoadedModel, request: GenerationRequest, embeddings: PromptEmbeddings, *,
+                 adapter=None, conditions: list[Image.Image] | None = None) -> GuidedUNet:
+    """Everything the UNet is conditioned on for this request, prepared once (a template: copy per image)."""
+    unet = loaded.components["unet"]
+    guided = uses_guidance(loaded, request.guidance_scale)
+    kwargs = embeddings.kwargs
+    embeds = _pair(kwargs, "prompt_embeds", guided)
+    added = None
+    if getattr(unet.config, "addition_embed_type", None) == "text_time":  # SDXL-style UNets
+        ids = size_and_crop_ids(loaded, request, embeds.dtype)
+        added = {"text_embeds": _pair(kwargs, "pooled_prompt_embeds", guided),
+                 "time_ids": torch.cat([ids, ids]) if guided else ids}
+    timestep_cond = None
+    if getattr(unet.config, "time_cond_proj_dim", None) is not None:  # LCM-distilled UNets embed the guidance
+        scale = torch.tensor([request.guidance_scale - 1.0])
+        timestep_cond = build_pipeline(loaded).get_guidance_scale_embedding(
+            scale, embedding_dim=unet.config.time_cond_proj_dim).to(loaded.device, embeds.dtype)
+    state, adapter_steps = None, None
+    if adapter is not None:
+        state = _adapter_state(loaded, request, adapter, conditions, guided)
+        if loaded.family == "sdxl":
+            adapter_steps = int(request.steps * request.adapter_conditioning_factor)
+    return GuidedUNet(unet, embeds, request.guidance_scale, guided, added, state, adapter_steps, timestep_cond)
+
+
+@torch.inference_mode()
+def _adapter_state(loaded, request, adapter, conditions, guided) -> list[torch.Tensor]:
+    """The adapters' features for the condition maps, weighted, batched for guidance (as diffusers does)."""
+    from diffusers import MultiAdapter
+    from diffusers.pipelines.t2i_adapter.pipeline_stable_diffusion_adapter import _preprocess_adapter_image
+
+    weights = [a.weight for a in request.adapters]
+    dtype = adapter.dtype
+    if isinstance(adapter, MultiAdapter):
+        inputs = [_preprocess_adapter_image(c, request.height, request.width).to(loaded.device, dtype)
+                  for c in conditions]
+        state = list(adapter(inputs, weights))
+    else:
+        image = _preprocess_adapter_image(conditions[0], request.height, request.width).to(loaded.device, dtype)
+        state = [v * weights[0] for v in adapter(image)]
+    return [torch.cat([v] * 2) if guided else v for v in state]
+
+
+def noise_table(loaded: LoadedModel) -> NoiseTable:
+    with loaded.cache_lock:
+        if "noise_table" not in loaded.cache:
+            loaded.cache["noise_table"] = NoiseTable.from_scheduler_config(loaded.base_scheduler_config)
+        return loaded.cache["noise_table"]
+
+
+def latent_shape(loaded: LoadedModel, request: GenerationRequest) -> tuple[int, int, int, int]:
+    vae_scale = 2 ** (len(loaded.components["vae"].config.block_out_channels) - 1)
+    channels = loaded.components["unet"].config.in_channels
+    return 1, channels, request.height // vae_scale, request.width // vae_scale
+
+
 class _Progress:
-    """Turns the pipeline's per-timestep callbacks into StepUpdates over the whole request."""
+    """Turns each image's step callbacks into StepUpdates over the whole request; Stop and Skip."""
 
     def __init__(self, request: GenerationRequest, hooks: RunHooks, image_index: int):
-        self.request, self.hooks = request, hooks
-        self.offset = image_index * request.steps
-        self.total = request.num_images * request.steps
+        self.request, self.hooks, self.index = request, hooks, image_index
 
     def check_stop(self):
         if self.hooks.should_stop is not None and self.hooks.should_stop():
             raise GenerationCancelled("generation was stopped")
 
-    def step_done(self, step: int, latents: torch.Tensor):
-        """`step` is 1-based within this image."""
-        if self.hooks.on_step is None:
-            return
-        overall = self.offset + min(step, self.request.steps)
-        preview = None
-        every = self.hooks.preview_every
-        if every and self.hooks.preview_matrix is not None and (step % every == 0 or step == self.request.steps):
-            preview = previews.linear_preview(self.hooks.preview_matrix(), latents,
-                                              (self.request.width, self.request.height))
-        self.hooks.on_step(StepUpdate(step=overall, total=self.total, preview=preview))
-
-    # callback_on_step_end(pipe, i, t, kwargs): called for every timestep (2nd-order samplers have ~2 per step)
-    def on_step_end(self, pipe, i, t, callback_kwargs):
+    def __call__(self, step: int, total: int, latents: torch.Tensor) -> None:
         self.check_stop()
-        order = getattr(pipe.scheduler, "order", 1)
-        if i == pipe.num_timesteps - 1 or (i + 1) % order == 0:
-            self.step_done(i // order + 1, callback_kwargs["latents"])
-        return {}
+        if self.hooks.on_step is not None:
+            preview = None
+            every = self.hooks.preview_every
+            if every and self.hooks.preview_matrix is not None and (step % every == 0 or step == total):
+                preview = previews.linear_preview(self.hooks.preview_matrix(), latents,
+                                                  (self.request.width, self.request.height))
+            # in the request's steps (a "DDIM" schedule may take a step more or less than asked)
+            steps = self.request.steps
+            overall = self.index * steps + min(steps, round(step * steps / total))
+            self.hooks.on_step(StepUpdate(step=overall, total=self.request.num_images * steps, preview=preview))
+        if step < total and self.hooks.should_skip is not None and self.hooks.should_skip():
+            raise SkipImage()
 
-    # legacy callback(step, t, latents) of the adapter pipelines, called once per step
-    def legacy(self, step, t, latents):
-        self.check_stop()
-        self.step_done(step + 1, latents)
+
+def denoise_one(loaded: LoadedModel, request: GenerationRequest, sampler: ResolvedSampler, template: GuidedUNet,
+                seed: int, on_step) -> torch.Tensor:
+    """The clean latent of one image, from the noise of `seed`."""
+    guided = replace(template, step=0)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    shape = latent_shape(loaded, request)
+    with torch.inference_mode():
+        if sampler.spec.is_k_sampler:
+            table = noise_table(loaded)
+            sigmas = sigma_schedule(sampler.schedule, request.steps, table, loaded.family,
+                                    drop_penultimate=sampler.spec.drop_penultimate)
+            noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(loaded.device)
+            return run_k_sampler(sampler.spec.function, guided, table, sigmas, noise, generator, seed, on_step)
+        from diffusers.utils.torch_utils import randn_tensor
+
+        scheduler = build_scheduler(sampler.name, loaded.base_scheduler_config)
+        latents = randn_tensor(shape, generator=generator, device=loaded.device, dtype=template.dtype)
+        latents = latents * scheduler.init_noise_sigma
+        return run_diffusers_scheduler(scheduler, guided, request.steps, latents, generator, on_step)
 
 
 def run_images(loaded: LoadedModel, request: GenerationRequest, seeds: list[int], hooks: RunHooks, *,
                adapter=None, conditions: list[Image.Image] | None = None) -> list[Image.Image]:
     """Denoise and decode one image per seed. The caller holds the model's weights lock."""
+    sampler = resolve_sampler(request.scheduler, request.schedule_type)
+    _Progress(request, hooks, 0).check_stop()
+    template = conditioning(loaded, request, encode_prompts(loaded, request), adapter=adapter,
+                            conditions=conditions)
     images = []
-    embeddings = None
     for k, seed in enumerate(seeds):
         progress = _Progress(request, hooks, k)
         progress.check_stop()
-        scheduler = build_scheduler(request.scheduler, loaded.base_scheduler_config, noise_seeds=[seed])
-        pipe = build_pipeline(loaded, scheduler, adapter)
-        if embeddings is None:
-            embeddings = encode_prompts(loaded, pipe, request)
-        kwargs = dict(embeddings.kwargs, num_inference_steps=request.steps, guidance_scale=request.guidance_scale,
-                      width=request.width, height=request.height, output_type="latent",
-                      generator=torch.Generator("cpu").manual_seed(seed))
-        if adapter is not None:
-            weights = [a.weight for a in request.adapters]
-            kwargs.update(image=conditions if len(conditions) > 1 else conditions[0],
-                          adapter_conditioning_scale=weights if len(weights) > 1 else weights[0],
-                          callback=progress.legacy, callback_steps=1)
-            if loaded.family == "sdxl":
-                kwargs["adapter_conditioning_factor"] = request.adapter_conditioning_factor
-        else:
-            kwargs["callback_on_step_end"] = progress.on_step_end
-        with torch.inference_mode():
-            latents = pipe(**kwargs).images
+        latents = denoise_one(loaded, request, sampler, template, seed, progress)
         images.extend(previews.decode(loaded.components["vae"], latents))
     return images

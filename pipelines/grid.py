@@ -16,6 +16,7 @@ from typing import Callable
 from PIL import Image, ImageDraw, ImageFont
 
 from pipelines.requests import GenerationRequest, GenerationResult, InvalidRequest, StepUpdate
+from pipelines.schedulers import resolve_sampler
 
 BACKGROUND = (255, 255, 255)
 INK = (20, 20, 20)
@@ -102,8 +103,11 @@ def compare_requests(request: GenerationRequest, schedulers=None, steps_values=N
                              f"this one would make {len(schedulers)} x {len(rows)} = {len(rows) * len(schedulers)}")
     if request.seed == -1:
         request = request.with_(seed=random.SystemRandom().randint(0, MAX_SEED))
-    grid = [[request.with_(scheduler=name, steps=steps, guidance_scale=guidance, num_images=1)
-             for name in schedulers] for steps, guidance in rows]
+    # the schedule type applies to the k-diffusion samplers; the diffusers-form ones (DDIM, ...) take none
+    schedule = {name: request.schedule_type if resolve_sampler(name).spec.is_k_sampler else "Automatic"
+                for name in schedulers}
+    grid = [[request.with_(scheduler=name, schedule_type=schedule[name], steps=steps, guidance_scale=guidance,
+                           num_images=1) for name in schedulers] for steps, guidance in rows]
 
     def label(steps, guidance) -> str:
         parts = ([f"steps {steps}"] if steps_values else []) + ([f"CFG {guidance:g}"] if guidance_values else [])

@@ -21,7 +21,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from pipelines.requests import GenerationRequest, InvalidRequest
-from pipelines.schedulers import a1111_sampler_fields, resolve_scheduler_name
+from pipelines.schedulers import a1111_sampler_fields, canonical_sampler
 
 PARAMETERS_KEY = "parameters"
 REQUEST_KEY = "studio_request"
@@ -67,7 +67,7 @@ def a1111_parameters(request_like, extra: dict[str, Any] | None = None) -> str:
     if r.get("negative_prompt"):
         lines.append(f"{NEGATIVE_PREFIX} {r['negative_prompt']}")
     params: dict[str, Any] = {"Steps": r.get("steps")}
-    params.update(a1111_sampler_fields(str(r.get("scheduler", ""))))
+    params.update(a1111_sampler_fields(str(r.get("scheduler", "")), r.get("schedule_type", "Automatic")))
     params["CFG scale"] = _number(r.get("guidance_scale", 0))
     params["Seed"] = r.get("seed")
     params["Size"] = f"{r.get('width')}x{r.get('height')}"
@@ -114,7 +114,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
     if "Steps" in params:
         out["steps"] = int(params["Steps"])
     if "Sampler" in params:
-        out["scheduler"] = _scheduler(params["Sampler"], params.get("Schedule type"))
+        out["scheduler"], out["schedule_type"] = _scheduler(params["Sampler"], params.get("Schedule type"))
     if "CFG scale" in params:
         out["guidance_scale"] = float(params["CFG scale"])
     if "Seed" in params:
@@ -132,11 +132,11 @@ def parse_parameters(text: str) -> dict[str, Any]:
     return out
 
 
-def _scheduler(sampler: str, schedule_type: str | None) -> str:
+def _scheduler(sampler: str, schedule_type: str | None) -> tuple[str, str]:
     try:
-        return resolve_scheduler_name(sampler, schedule_type)
-    except InvalidRequest:  # a sampler we do not have: keep its name so the form can say so
-        return f"{sampler} {schedule_type}" if schedule_type and schedule_type != "Automatic" else sampler
+        return canonical_sampler(sampler, schedule_type)
+    except InvalidRequest:  # a sampler we do not have: keep its names so the form can say so
+        return sampler, schedule_type or "Automatic"
 
 
 def _from_request_json(text: str) -> dict[str, Any] | None:
@@ -161,7 +161,7 @@ def _from_invokeai(text: str) -> dict[str, Any] | None:
              "cfg_scale": "guidance_scale", "seed": "seed", "width": "width", "height": "height"}
     out = {ours: data[theirs] for theirs, ours in names.items() if theirs in data}
     if "scheduler" in data:
-        out["scheduler"] = _scheduler(str(data["scheduler"]), None)
+        out["scheduler"], out["schedule_type"] = _scheduler(str(data["scheduler"]), None)
     model = data.get("model")
     if isinstance(model, dict) and model.get("name"):
         out["model"] = model["name"]

@@ -35,7 +35,8 @@ class GenerationRequest:
     prompt: str
     negative_prompt: str = ""
     model: str = "shapes"
-    scheduler: str = "Euler a"
+    scheduler: str = "Euler a"  # the sampler, by A1111's name ("DPM++ 2M"); older combined names accepted
+    schedule_type: str = "Automatic"  # A1111's "Schedule type": Automatic (the sampler's own), Karras, ...
     steps: int = 20
     guidance_scale: float = 7.0
     width: int = 128

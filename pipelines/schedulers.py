@@ -1,187 +1,208 @@
-"""Scheduler (sampler) registry: display name -> how to build that scheduler for one request.
+"""The sampler registry: AUTOMATIC1111's sampler names -> how to sample, plus A1111's schedule types.
 
-Names follow AUTOMATIC1111, so they round-trip through PNG metadata. Every request gets a brand-new
-scheduler built from the model's own saved scheduler config (never from another scheduler's `.config`,
-because overrides persist into `.config` and would leak into the next request).
+A request names a sampler ("DPM++ 2M") and a schedule type ("Automatic", "Karras", ...), as A1111 1.9+ does.
+The k-diffusion samplers (Euler, DPM++, ...) run the studio's own implementation on A1111's sigma schedule
+(pipelines/sampling), so a name computes what A1111 computes for it; "Automatic" is A1111's choice per sampler
+(Karras for DPM++ 2M, Exponential for DPM++ 2M SDE, ...). DDIM, PLMS, UniPC, DEIS, DDPM and LCM keep their
+diffusers form and take no schedule type. Older combined names ("DPM++ 2M Karras", "LMS Karras") are kept as
+keys: they name a sampler with its schedule fixed.
 
-Registering your own scheduler (any diffusers ``SchedulerMixin`` subclass)::
+Registering your own (any diffusers ``SchedulerMixin`` subclass; each request gets a fresh one built from the
+model's own saved scheduler config, so settings never leak into other requests)::
 
     from diffusers import EulerDiscreteScheduler
     from pipelines.schedulers import register_scheduler
 
     register_scheduler("Euler trailing", EulerDiscreteScheduler, suggested_steps=20,
                        timestep_spacing="trailing")
-    # "Euler trailing" now appears in scheduler_names() and is accepted by GenerationRequest.scheduler.
 """
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler, DPMSolverMultistepScheduler,
-                       DPMSolverSDEScheduler, EulerAncestralDiscreteScheduler, EulerDiscreteScheduler,
-                       HeunDiscreteScheduler, KDPM2AncestralDiscreteScheduler, KDPM2DiscreteScheduler,
-                       LCMScheduler, LMSDiscreteScheduler, PNDMScheduler, UniPCMultistepScheduler)
+from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler, LCMScheduler, PNDMScheduler,
+                       UniPCMultistepScheduler)
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-from pipelines.dpm_3m_sde import DPMSolver3MSDEScheduler
 from pipelines.requests import InvalidRequest
+from pipelines.sampling import k_samplers as k
+from pipelines.sampling.schedules import AUTOMATIC, SCHEDULE_TYPES
 
 
 @dataclass(frozen=True)
 class SchedulerSpec:
-    cls: type
+    sampler: str  # A1111's "Sampler:" name
+    function: Callable | None = None  # a k-diffusion-style sampler (pipelines/sampling/k_samplers.py)
+    automatic: str | None = None  # the schedule "Automatic" means for it (k samplers)
+    drop_penultimate: bool = False  # A1111 samples one step more and drops the next-to-last sigma
+    cls: type | None = None  # a diffusers scheduler class (diffusers-form samplers)
     overrides: Mapping[str, Any] = field(default_factory=dict)
     suggested_steps: int = 20
     max_steps: int = 150
-    sampler: str = ""  # A1111 "Sampler:" value (the name without its schedule type)
-    schedule_type: str | None = None  # A1111 "Schedule type:" value, e.g. "Karras"
+    fixed_schedule: str | None = None  # older combined names: "DPM++ 2M Karras" fixes "Karras"
+
+    @property
+    def is_k_sampler(self) -> bool:
+        return self.function is not None
+
+    @property
+    def schedule_type(self) -> str | None:
+        """The schedule this entry uses when none is asked for (None for the diffusers-form samplers)."""
+        return self.fixed_schedule or self.automatic
 
 
-KARRAS = {"use_karras_sigmas": True}
-EXPONENTIAL = {"use_exponential_sigmas": True}
-SDE_2M = {"algorithm_type": "sde-dpmsolver++"}
-SDE_3M = {"algorithm_type": "sde-dpmsolver++", "solver_order": 3}
+def _k(name, function, automatic="Uniform", steps=20, drop_penultimate=False):
+    return SchedulerSpec(name, function, automatic, drop_penultimate, suggested_steps=steps)
 
 
-def _spec(cls, overrides=None, steps=20, *, sampler, schedule_type=None, max_steps=150):
-    return SchedulerSpec(cls, dict(overrides or {}), steps, max_steps, sampler, schedule_type)
+def _diffusers(name, cls, overrides=None, steps=20, max_steps=150):
+    return SchedulerSpec(name, cls=cls, overrides=dict(overrides or {}), suggested_steps=steps,
+                         max_steps=max_steps)
 
 
-SCHEDULERS: dict[str, SchedulerSpec] = {
-    "Euler a": _spec(EulerAncestralDiscreteScheduler, sampler="Euler a"),
-    "Euler": _spec(EulerDiscreteScheduler, sampler="Euler"),
-    "Euler Karras": _spec(EulerDiscreteScheduler, KARRAS, sampler="Euler", schedule_type="Karras"),
-    "LMS": _spec(LMSDiscreteScheduler, sampler="LMS"),
-    "LMS Karras": _spec(LMSDiscreteScheduler, KARRAS, sampler="LMS", schedule_type="Karras"),
-    "Heun": _spec(HeunDiscreteScheduler, steps=15, sampler="Heun"),
-    "Heun Karras": _spec(HeunDiscreteScheduler, KARRAS, 15, sampler="Heun", schedule_type="Karras"),
-    "DPM2": _spec(KDPM2DiscreteScheduler, steps=15, sampler="DPM2"),
-    "DPM2 Karras": _spec(KDPM2DiscreteScheduler, KARRAS, 15, sampler="DPM2", schedule_type="Karras"),
-    # Ancestral: every step adds fresh noise, and at 15 steps the jumps are too large to settle. On the shapes
-    # model's 200 held-out prompts its class is 78/84/88/90/93% at 15/20/25/30/40 steps (Euler a at 20: 90%).
-    "DPM2 a": _spec(KDPM2AncestralDiscreteScheduler, steps=30, sampler="DPM2 a"),
-    "DPM2 a Karras": _spec(KDPM2AncestralDiscreteScheduler, KARRAS, 30, sampler="DPM2 a",
-                           schedule_type="Karras"),
-    "DPM++ 2M": _spec(DPMSolverMultistepScheduler, sampler="DPM++ 2M"),
-    "DPM++ 2M Karras": _spec(DPMSolverMultistepScheduler, KARRAS, sampler="DPM++ 2M", schedule_type="Karras"),
-    "DPM++ 2M SDE": _spec(DPMSolverMultistepScheduler, SDE_2M, sampler="DPM++ 2M SDE"),
-    "DPM++ 2M SDE Karras": _spec(DPMSolverMultistepScheduler, {**SDE_2M, **KARRAS}, sampler="DPM++ 2M SDE",
-                                 schedule_type="Karras"),
-    "DPM++ 2M SDE Exponential": _spec(DPMSolverMultistepScheduler, {**SDE_2M, **EXPONENTIAL},
-                                      sampler="DPM++ 2M SDE", schedule_type="Exponential"),
-    # diffusers' own third-order SDE step has a wrong term (pipelines/dpm_3m_sde.py)
-    "DPM++ 3M SDE": _spec(DPMSolver3MSDEScheduler, SDE_3M, 30, sampler="DPM++ 3M SDE"),
-    "DPM++ 3M SDE Karras": _spec(DPMSolver3MSDEScheduler, {**SDE_3M, **KARRAS}, 30, sampler="DPM++ 3M SDE",
-                                 schedule_type="Karras"),
-    "DPM++ 3M SDE Exponential": _spec(DPMSolver3MSDEScheduler, {**SDE_3M, **EXPONENTIAL}, 30,
-                                      sampler="DPM++ 3M SDE", schedule_type="Exponential"),
-    "DPM++ SDE": _spec(DPMSolverSDEScheduler, steps=15, sampler="DPM++ SDE"),
-    "DPM++ SDE Karras": _spec(DPMSolverSDEScheduler, KARRAS, 15, sampler="DPM++ SDE", schedule_type="Karras"),
-    "DDIM": _spec(DDIMScheduler, sampler="DDIM"),
-    "PLMS": _spec(PNDMScheduler, {"skip_prk_steps": True}, sampler="PLMS"),
-    "UniPC": _spec(UniPCMultistepScheduler, sampler="UniPC"),
-    "DEIS": _spec(DEISMultistepScheduler, sampler="DEIS"),
-    "DDPM": _spec(DDPMScheduler, steps=50, sampler="DDPM"),
+SAMPLERS: dict[str, SchedulerSpec] = {spec.sampler: spec for spec in (
+    # A1111 1.10's samplers with their "Automatic" schedule and the next-to-last sigma they drop.
+    _k("DPM++ 2M", k.dpmpp_2m, "Karras"),
+    _k("DPM++ SDE", k.dpmpp_sde, "Karras", steps=15),
+    _k("DPM++ 2M SDE", k.dpmpp_2m_sde, "Exponential"),
+    _k("DPM++ 2M SDE Heun", k.dpmpp_2m_sde_heun, "Exponential"),
+    _k("DPM++ 2S a", k.dpmpp_2s_ancestral, "Karras", steps=15),
+    _k("DPM++ 3M SDE", k.dpmpp_3m_sde, "Exponential", steps=30, drop_penultimate=True),
+    _k("Euler a", k.euler_ancestral),
+    _k("Euler", k.euler),
+    _k("LMS", k.lms),
+    _k("Heun", k.heun, steps=15),
+    _k("DPM2", k.dpm_2, "Karras", steps=15, drop_penultimate=True),
+    # Ancestral: fresh noise every step; on the shapes model's 200 held-out prompts its class settled near
+    # 30 steps (78/84/88/90/93% at 15/20/25/30/40 steps with diffusers' schedule).
+    _k("DPM2 a", k.dpm_2_ancestral, "Karras", steps=30, drop_penultimate=True),
+    # Diffusers' own form (A1111 has its own DDIM/PLMS/UniPC on timesteps; DEIS and DDPM it lacks).
+    _diffusers("DDIM", DDIMScheduler),
+    _diffusers("PLMS", PNDMScheduler, {"skip_prk_steps": True}),
+    _diffusers("UniPC", UniPCMultistepScheduler),
+    _diffusers("DEIS", DEISMultistepScheduler),
+    _diffusers("DDPM", DDPMScheduler, steps=50),
     # LCM sets timesteps from its `original_inference_steps` (50): more steps than that are refused.
-    "LCM": _spec(LCMScheduler, steps=4, sampler="LCM", max_steps=50),
-}
+    _diffusers("LCM", LCMScheduler, steps=4, max_steps=50),
+)}
 
-# A1111 "Schedule type" values that mean "the sampler's own default schedule".
-DEFAULT_SCHEDULE_TYPES = ("", "Automatic", "Uniform", "Default")
 
-# Names other tools write (k-diffusion / ComfyUI / InvokeAI style), lower-cased, mapped to ours.
+def _combined(sampler: str, schedule: str, steps: int | None = None) -> SchedulerSpec:
+    base = SAMPLERS[sampler]
+    return SchedulerSpec(base.sampler, base.function, base.automatic, base.drop_penultimate,
+                         suggested_steps=steps or base.suggested_steps, fixed_schedule=schedule)
+
+
+# Every name a request may give: the samplers, and the older combined names A1111 wrote before 1.9 (and this
+# studio offered), each fixing its schedule. Keys are public: never rename one.
+SCHEDULERS: dict[str, SchedulerSpec] = dict(SAMPLERS)
+SCHEDULERS.update({f"{sampler} {schedule}": _combined(sampler, schedule) for sampler, schedule in (
+    ("Euler", "Karras"), ("LMS", "Karras"), ("Heun", "Karras"), ("DPM2", "Karras"), ("DPM2 a", "Karras"),
+    ("DPM++ 2M", "Karras"), ("DPM++ 2M SDE", "Karras"), ("DPM++ 2M SDE", "Exponential"),
+    ("DPM++ 3M SDE", "Karras"), ("DPM++ 3M SDE", "Exponential"), ("DPM++ SDE", "Karras"),
+    ("DPM++ 2S a", "Karras"), ("DPM++ 2M SDE Heun", "Karras"), ("DPM++ 2M SDE Heun", "Exponential"),
+)})
+
+SCHEDULE_TYPE_NAMES = (AUTOMATIC, *SCHEDULE_TYPES)
+DEFAULT_SCHEDULE_TYPES = ("", AUTOMATIC, "Default")  # what other studios write for "the sampler's own"
+
+# Sampler names other tools write (k-diffusion, ComfyUI, InvokeAI, NovelAI), lower-cased, mapped to ours.
 ALIASES = {
-    "k_euler_a": "Euler a", "euler_a": "Euler a", "euler_ancestral": "Euler a", "k_euler": "Euler",
-    "euler": "Euler", "k_lms": "LMS", "lms": "LMS", "k_heun": "Heun", "heun": "Heun", "k_dpm_2": "DPM2",
-    "dpm_2": "DPM2", "k_dpm_2_a": "DPM2 a", "dpm_2_ancestral": "DPM2 a", "dpmpp_2m": "DPM++ 2M",
-    "k_dpmpp_2m": "DPM++ 2M", "dpmpp_2m_sde": "DPM++ 2M SDE", "dpmpp_3m_sde": "DPM++ 3M SDE",
-    "dpmpp_sde": "DPM++ SDE", "ddim": "DDIM", "plms": "PLMS", "pndm": "PLMS", "uni_pc": "UniPC",
-    "unipc": "UniPC", "deis": "DEIS", "ddpm": "DDPM", "lcm": "LCM", "kdpm_2": "DPM2", "kdpm_2_a": "DPM2 a",
+    "k_euler_a": "Euler a", "euler_a": "Euler a", "euler_ancestral": "Euler a", "k_euler_ancestral": "Euler a",
+    "k_euler": "Euler", "euler": "Euler", "k_lms": "LMS", "lms": "LMS", "k_heun": "Heun", "heun": "Heun",
+    "k_dpm_2": "DPM2", "dpm_2": "DPM2", "kdpm_2": "DPM2", "k_dpm_2_a": "DPM2 a", "dpm_2_ancestral": "DPM2 a",
+    "k_dpm_2_ancestral": "DPM2 a", "kdpm_2_a": "DPM2 a", "dpmpp_2m": "DPM++ 2M", "k_dpmpp_2m": "DPM++ 2M",
+    "dpmpp_2m_sde": "DPM++ 2M SDE", "dpmpp_2m_sde_gpu": "DPM++ 2M SDE", "k_dpmpp_2m_sde": "DPM++ 2M SDE",
+    "dpmpp_3m_sde": "DPM++ 3M SDE", "dpmpp_3m_sde_gpu": "DPM++ 3M SDE", "dpmpp_sde": "DPM++ SDE",
+    "dpmpp_sde_gpu": "DPM++ SDE", "k_dpmpp_sde": "DPM++ SDE", "dpmpp_2s_ancestral": "DPM++ 2S a",
+    "k_dpmpp_2s_ancestral": "DPM++ 2S a", "k_dpmpp_2s_a": "DPM++ 2S a", "ddim": "DDIM", "plms": "PLMS",
+    "pndm": "PLMS", "uni_pc": "UniPC", "unipc": "UniPC", "deis": "DEIS", "ddpm": "DDPM", "lcm": "LCM",
 }
+
+
+@dataclass(frozen=True)
+class ResolvedSampler:
+    spec: SchedulerSpec
+    schedule: str | None  # the schedule type label used (None: the diffusers form, no schedule)
+
+    @property
+    def name(self) -> str:
+        return self.spec.sampler
 
 
 def scheduler_names() -> list[str]:
-    return list(SCHEDULERS)
+    """The sampler names to offer (A1111's, then any registered); combined older names are accepted too."""
+    return [name for name, spec in SCHEDULERS.items() if spec.fixed_schedule is None]
+
+
+def schedule_type_names() -> list[str]:
+    return list(SCHEDULE_TYPE_NAMES)
 
 
 def scheduler_spec(name: str) -> SchedulerSpec:
-    try:
-        return SCHEDULERS[name]
-    except KeyError:
-        raise InvalidRequest("scheduler", f"unknown scheduler {name!r}; choose one of: "
-                             + ", ".join(SCHEDULERS)) from None
+    canonical = _canonical(name) if isinstance(name, str) else None
+    if canonical is None:
+        raise InvalidRequest("scheduler", f"unknown sampler {name!r}; choose one of: " + ", ".join(scheduler_names()))
+    return SCHEDULERS[canonical]
 
 
 def suggested_steps(name: str) -> int:
     return scheduler_spec(name).suggested_steps
 
 
-def register_scheduler(name: str, cls: type, *, suggested_steps: int = 20, max_steps: int = 150,
-                       **overrides) -> SchedulerSpec:
-    """Add (or replace) a scheduler under `name`; `overrides` are passed to `cls.from_config`."""
-    if not (isinstance(cls, type) and issubclass(cls, SchedulerMixin)):
-        raise TypeError(f"register_scheduler: {cls!r} is not a diffusers SchedulerMixin subclass")
-    if not name or not isinstance(name, str):
-        raise ValueError("register_scheduler: the name must be a non-empty string")
-    spec = SchedulerSpec(cls, dict(overrides), int(suggested_steps), int(max_steps), name, None)
-    SCHEDULERS[name] = spec
-    return spec
+def resolve_sampler(name: str, schedule_type: str | None = AUTOMATIC) -> ResolvedSampler:
+    """The sampler and schedule a request's (scheduler, schedule_type) pair means, or InvalidRequest.
 
-
-def build_scheduler(name: str, base_config: Mapping[str, Any], *, noise_seeds: list[int] | None = None):
-    """A fresh scheduler for one request, derived from the model's saved base config.
-
-    `noise_seeds` seeds the Brownian-tree noise of "DPM++ SDE" (it does not draw from the generator),
-    so that sampler is reproducible too.
+    resolve_sampler("DPM++ 2M") -> DPM++ 2M on Karras (A1111's "Automatic" for it);
+    resolve_sampler("DPM++ 2M Karras") and resolve_sampler("dpmpp_2m", "karras") -> the same.
     """
     spec = scheduler_spec(name)
-    accepted = set(inspect.signature(spec.cls.__init__).parameters)
-    # Keys the target class does not take (e.g. PNDM's `skip_prk_steps` for Euler) are dropped so
-    # diffusers does not warn about them on every request.
-    config = {k: v for k, v in dict(base_config).items() if k in accepted}
-    overrides = dict(spec.overrides)
-    if noise_seeds is not None and "noise_sampler_seed" in accepted:
-        overrides["noise_sampler_seed"] = noise_seeds[0] if len(noise_seeds) == 1 else list(noise_seeds)
-    return spec.cls.from_config(config, **overrides)
+    raw = (schedule_type or "").strip() if isinstance(schedule_type, str) or schedule_type is None else None
+    if raw is None:
+        raise InvalidRequest("schedule_type", f"must be a schedule type name, got {schedule_type!r}")
+    label = _schedule_label(raw)
+    if not spec.is_k_sampler:
+        if label not in (AUTOMATIC, None):
+            raise InvalidRequest("schedule_type", f"{spec.sampler} has no schedule types (it runs in diffusers' "
+                                 f"form); leave it at Automatic, got {schedule_type!r}")
+        return ResolvedSampler(spec, None)
+    if label is None:
+        raise InvalidRequest("schedule_type", f"unknown schedule type {schedule_type!r}; choose one of: "
+                             + ", ".join(SCHEDULE_TYPE_NAMES))
+    if spec.fixed_schedule and label not in (AUTOMATIC, spec.fixed_schedule):
+        raise InvalidRequest("schedule_type", f"{name!r} already names its schedule ({spec.fixed_schedule}); "
+                             f"choose {spec.sampler!r} with schedule type {label!r} instead")
+    return ResolvedSampler(spec, spec.schedule_type if label == AUTOMATIC else label)
 
 
-def resolve_scheduler_name(sampler: str, schedule_type: str | None = None) -> str:
-    """Map a sampler name as other studios write it (plus an optional A1111 "Schedule type") to ours.
+def _schedule_label(raw: str) -> str | None:
+    if raw.lower() in (s.lower() for s in DEFAULT_SCHEDULE_TYPES):
+        return AUTOMATIC
+    simplified = raw.lower().replace("_", " ")
+    for label, schedule in SCHEDULE_TYPES.items():
+        if simplified in (label.lower(), schedule.comfy_name.replace("_", " ")):
+            return label
+    return None
 
-    resolve_scheduler_name("DPM++ 2M", "Karras") == "DPM++ 2M Karras";
-    resolve_scheduler_name("DPM++ 2M Karras") == "DPM++ 2M Karras" (older combined names);
-    resolve_scheduler_name("dpmpp_2m", "karras") == "DPM++ 2M Karras" (ComfyUI-style names).
-    """
-    raw = (sampler or "").strip()
-    base = _canonical(raw)
-    if base is None:
-        raise InvalidRequest("scheduler", f"unknown sampler {raw!r}; choose one of: " + ", ".join(SCHEDULERS))
-    schedule = (schedule_type or "").strip()
-    if schedule.lower() in (s.lower() for s in DEFAULT_SCHEDULE_TYPES):
-        return base
-    spec = SCHEDULERS[base]
-    if spec.schedule_type and spec.schedule_type.lower() == schedule.lower():
-        return base  # "DPM++ 2M Karras" with "Schedule type: Karras" says the same thing twice
-    for name, candidate in SCHEDULERS.items():
-        if (candidate.sampler == (spec.sampler or base)
-                and (candidate.schedule_type or "").lower() == schedule.lower()):
-            return name
-    offered = sorted({s.schedule_type for s in SCHEDULERS.values()
-                      if s.sampler == spec.sampler and s.schedule_type})
-    raise InvalidRequest("scheduler", f"schedule type {schedule!r} is not available for {base!r}; "
-                         f"available: {', '.join(['Automatic', *offered])}")
+
+def canonical_sampler(sampler: str, schedule_type: str | None = None) -> tuple[str, str]:
+    """(sampler, schedule type) as a request states them, from any naming: ("DPM++ 2M Karras", None) ->
+    ("DPM++ 2M", "Karras"), ("dpmpp_2m", "karras") -> the same. Unknown names raise InvalidRequest."""
+    resolved = resolve_sampler(sampler, schedule_type)
+    return resolved.name, resolved.schedule or AUTOMATIC
 
 
 def _canonical(raw: str) -> str | None:
+    raw = raw.strip()
     if raw in SCHEDULERS:
         return raw
     lowered = {name.lower(): name for name in SCHEDULERS}
     if raw.lower() in lowered:
         return lowered[raw.lower()]
     key = raw.lower().replace(" ", "_").replace("-", "_")
-    for suffix, extra in (("_karras", " Karras"), ("_k", " Karras"), ("", "")):  # InvokeAI writes "_k"
+    for suffix, extra in (("_karras", " Karras"), ("_ka", " Karras"), ("_k", " Karras"), ("", "")):
         if key.endswith(suffix) and key[: len(key) - len(suffix)] in ALIASES:
             name = ALIASES[key[: len(key) - len(suffix)]] + extra
             if name in SCHEDULERS:
@@ -189,12 +210,35 @@ def _canonical(raw: str) -> str | None:
     return None
 
 
-def a1111_sampler_fields(name: str) -> dict[str, str]:
-    """{"Sampler": ..., "Schedule type": ...} as A1111 1.10 writes them for one of our names."""
-    spec = SCHEDULERS.get(name)
-    if spec is None:
-        return {"Sampler": name}
-    out = {"Sampler": spec.sampler or name}
-    if spec.schedule_type:
-        out["Schedule type"] = spec.schedule_type
-    return out
+def a1111_sampler_fields(sampler: str, schedule_type: str | None = AUTOMATIC) -> dict[str, str]:
+    """{"Sampler": ..., "Schedule type": ...} as A1111 1.10 writes them: the schedule actually used, or
+    "Automatic" for samplers that take none."""
+    try:
+        resolved = resolve_sampler(sampler, schedule_type)
+    except InvalidRequest:
+        return {"Sampler": str(sampler), "Schedule type": str(schedule_type or AUTOMATIC)}
+    return {"Sampler": resolved.name, "Schedule type": resolved.schedule or AUTOMATIC}
+
+
+def register_scheduler(name: str, cls: type, *, suggested_steps: int = 20, max_steps: int = 150,
+                       **overrides) -> SchedulerSpec:
+    """Add (or replace) a diffusers scheduler under `name`; `overrides` are passed to `cls.from_config`."""
+    if not (isinstance(cls, type) and issubclass(cls, SchedulerMixin)):
+        raise TypeError(f"register_scheduler: {cls!r} is not a diffusers SchedulerMixin subclass")
+    if not name or not isinstance(name, str):
+        raise ValueError("register_scheduler: the name must be a non-empty string")
+    spec = _diffusers(name, cls, overrides, int(suggested_steps), int(max_steps))
+    SCHEDULERS[name] = spec
+    return spec
+
+
+def build_scheduler(name: str, base_config: Mapping[str, Any]):
+    """A fresh diffusers scheduler for one request of a diffusers-form sampler, from the model's saved config."""
+    spec = scheduler_spec(name)
+    if spec.cls is None:
+        raise ValueError(f"{spec.sampler} is one of the studio's own samplers, not a diffusers scheduler")
+    accepted = set(inspect.signature(spec.cls.__init__).parameters)
+    # Keys the target class does not take (e.g. PNDM's `skip_prk_steps` for DDIM) are dropped so diffusers
+    # does not warn about them on every request.
+    config = {k: v for k, v in dict(base_config).items() if k in accepted}
+    return spec.cls.from_config(config, **dict(spec.overrides))

@@ -7,7 +7,7 @@ import numbers
 
 from pipelines.catalog import Limits, ModelSpec
 from pipelines.requests import AdapterInput, GenerationRequest, InvalidRequest
-from pipelines.schedulers import scheduler_spec
+from pipelines.schedulers import resolve_sampler
 
 MAX_LORA_WEIGHT = 4.0
 MAX_ADAPTER_WEIGHT = 4.0
@@ -60,8 +60,8 @@ def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kin
     _size("width", request.width, limits)
     _size("height", request.height, limits)
     if not isinstance(request.scheduler, str):
-        raise InvalidRequest("scheduler", f"must be a scheduler name, got {request.scheduler!r}")
-    sched = scheduler_spec(request.scheduler)
+        raise InvalidRequest("scheduler", f"must be a sampler name, got {request.scheduler!r}")
+    sched = resolve_sampler(request.scheduler, request.schedule_type).spec
     max_steps = min(limits.max_steps, sched.max_steps)
     _int("steps", request.steps, limits.min_steps, max_steps)
     _float("guidance_scale", request.guidance_scale, limits.min_guidance, limits.max_guidance)

@@ -14,12 +14,12 @@ from pipelines.loras import parse_lora_spec
 from pipelines.requests import GenerationRequest, InvalidRequest
 
 # The form fields of a text-to-image request, in the order the UI shows them (and the API takes them).
-FORM_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "steps", "guidance_scale", "width",
-               "height", "seed", "num_images")
+FORM_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "schedule_type", "steps", "guidance_scale",
+               "width", "height", "seed", "num_images")
 INT_FIELDS = ("steps", "width", "height", "seed", "num_images")
 FLOAT_FIELDS = ("guidance_scale",)
 TEXT_FIELDS = ("prompt", "negative_prompt")
-CHOICE_FIELDS = ("model", "scheduler")
+CHOICE_FIELDS = ("model", "scheduler", "schedule_type")
 
 
 def as_int(field: str, value: Any) -> int:

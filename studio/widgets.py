@@ -6,7 +6,7 @@ from typing import Iterator
 
 import gradio as gr
 
-from pipelines import scheduler_names, suggested_steps
+from pipelines import schedule_type_names, scheduler_names, suggested_steps
 from pipelines.requests import GenerationRequest, InvalidRequest, StepUpdate
 from pipelines.validation import MAX_LORA_WEIGHT
 from studio.forms import build_request
@@ -67,6 +67,11 @@ def lora_picker(registry, shared) -> tuple[gr.Dropdown, gr.Slider]:
 def scheduler_dropdown(**options) -> gr.Dropdown:
     return gr.Dropdown(choices=scheduler_names(), value=DEFAULT_SCHEDULER, label="Sampler (scheduler)",
                        filterable=True, **options)
+
+
+def schedule_dropdown(**options) -> gr.Dropdown:
+    options.setdefault("info", "Automatic: the sampler's own (as in AUTOMATIC1111)")
+    return gr.Dropdown(choices=schedule_type_names(), value="Automatic", label="Schedule type", **options)
 
 
 def steps_hint(scheduler: str) -> str:

@@ -122,7 +122,7 @@ def test_png_without_parameters_says_so(studio, tmp_path):
 
 @pytest.mark.parametrize("settings, message", [
     ({"width": 100}, "width: must be a multiple of 8 from 64 to 256, got 100"),
-    ({"scheduler": "Bogus"}, "scheduler: unknown scheduler 'Bogus'"),
+    ({"scheduler": "Bogus"}, "scheduler: unknown sampler 'Bogus'"),
     ({"model": "sd15", "width": 512, "height": 512}, "model: the weights of 'sd15'"),
 ])
 def test_bad_request_is_an_error_with_the_engines_message(studio, settings, message):
@@ -195,8 +195,9 @@ def test_refresh_updates_every_model_and_lora_picker(studio):
 
 def test_live_txt2img_streams_progress_then_the_images(studio):
     _, client = studio
-    # The UI's own endpoint takes every widget of the form, the LoRA picker (none, weight 1) last.
-    job = client.submit(PROMPT, "", "shapes", "Euler a", 6, 7.0, 128, 128, 3, 1, [], 1.0, api_name="/txt2img_live")
+    # The UI's own endpoint takes every widget of the form: the LoRA picker (none, weight 1), the schedule type.
+    job = client.submit(PROMPT, "", "shapes", "Euler a", 6, 7.0, 128, 128, 3, 1, [], 1.0, "Automatic",
+                        api_name="/txt2img_live")
     gallery, info, progress = job.result(timeout=120)
     updates = job.outputs()
     step_labels = [update[0][0]["caption"] for update in updates[:-1] if isinstance(update[0], list)]
@@ -211,7 +212,7 @@ def test_live_txt2img_applies_the_lora_picker(studio):
     registry, client = studio
     shapes_lora_file(registry.models_dir / "picked.safetensors", seed=8)
     registry.refresh()
-    job = client.submit(PROMPT, "", "shapes", "Euler a", 2, 7.0, 64, 64, 3, 1, ["picked"], 0.5,
+    job = client.submit(PROMPT, "", "shapes", "Euler a", 2, 7.0, 64, 64, 3, 1, ["picked"], 0.5, "Automatic",
                         api_name="/txt2img_live")
     _, info, _ = job.result(timeout=120)
     assert 'Loras: "picked:0.5"' in info
@@ -222,7 +223,7 @@ def test_stop_ends_the_run_in_the_worker(studio):
     registry.run_ended.clear()
     ended_before = len(registry.endings)
     job = client.submit(PROMPT, "", "shapes", "Euler a", LONG_RUN_STEPS, 7.0, 128, 128, 1, 1, [], 1.0,
-                        api_name="/txt2img_live")
+                        "Automatic", api_name="/txt2img_live")
     # Wait for the first preview: the run is then under way in its worker thread.
     for update in job:
         if isinstance(update[0], list) and update[0] and update[0][0]["caption"].startswith("step"):
@@ -237,7 +238,7 @@ def test_stop_ends_the_run_in_the_worker(studio):
 def test_compare_builds_a_labelled_grid_with_one_seed(studio):
     _, client = studio
     grid_path, info, progress = client.predict(PROMPT, "", "shapes", ["Euler a", "DDIM"], 20, 7.0, 7,
-                                               "Steps", "2, 3", api_name="/compare")
+                                               "Steps", "2, 3", "Automatic", api_name="/compare")
     with Image.open(grid_path) as grid:
         # two rows (steps) of 128px cells under a label row, two columns (samplers) beside a label column
         assert grid.width > 2 * 128 and grid.height > 2 * 128

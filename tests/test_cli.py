@@ -1,5 +1,6 @@
 """`python -m studio ...` as a user runs it: files with metadata and their paths, or one clean error line."""
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,13 +84,25 @@ def test_bad_input_is_one_line_and_a_non_zero_status(tmp_path, monkeypatch, caps
     assert not list(tmp_path.rglob("*.png"))
 
 
-def test_schedulers_lists_names_and_suggested_steps(capsys):
+def sampler_rows(text: str) -> dict[str, tuple[str, str]]:
+    """`schedulers` output -> {sampler: (suggested steps, Automatic schedule)}."""
+    rows = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"(.+?)\s+(\d+) steps\s+Automatic = (.+)", line)
+        if match:
+            rows[match.group(1)] = (match.group(2), match.group(3))
+    return rows
+
+
+def test_schedulers_lists_names_steps_and_schedules(capsys):
     assert main(["schedulers"]) == 0
-    rows = {line.rsplit(None, 2)[0].strip(): line.rsplit(None, 2)[1] for line in capsys.readouterr().out.splitlines()}
-    assert rows["Euler a"] == "20" and rows["DPM++ 2M Karras"] == "20" and "LCM" in rows
+    out = capsys.readouterr().out
+    rows = sampler_rows(out)
+    assert rows["Euler a"] == ("20", "Uniform") and rows["DPM++ 2M"] == ("20", "Karras") and "LCM" in rows
+    assert "Schedule types (--schedule-type): Automatic, Uniform, Karras, Exponential" in out
     assert main(["schedulers", "--names-only"]) == 0
     names = capsys.readouterr().out.splitlines()
-    assert names[0] == "Euler a" and "DDIM" in names and len(names) == len(rows)
+    assert names[0] == "DPM++ 2M" and "DDIM" in names and len(names) == len(rows)
 
 
 def test_models_lists_the_bundled_model_as_ready(tmp_path, capsys):
@@ -101,10 +114,10 @@ def test_models_lists_the_bundled_model_as_ready(tmp_path, capsys):
 
 def test_readme_lists_every_scheduler_with_its_suggested_steps(capsys):
     assert main(["schedulers"]) == 0
-    listed = [line.rsplit(None, 2) for line in capsys.readouterr().out.splitlines()]
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    for name, steps, _ in listed:
-        assert f"| {name} | {steps} |" in readme, f"README's sampler table lacks {name!r} ({steps} steps)"
+    for name, (steps, automatic) in sampler_rows(capsys.readouterr().out).items():
+        row = f"| {name} | {steps} | {automatic.split(' ')[0] if automatic.startswith('none') else automatic} |"
+        assert row in readme, f"README's sampler table lacks {row!r}"
 
 
 def test_every_command_module_follows_the_command_shape():

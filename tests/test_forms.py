@@ -103,7 +103,7 @@ def test_png_settings_fill_the_txt2img_form_except_what_is_not_here(registry):
     with pytest.warns(UserWarning, match="Kept the current model"):
         updates = form_updates(registry, form, settings)
     assert updates == {"<prompt widget>": "a red circle", "<negative_prompt widget>": "blurry",
-                       "<scheduler widget>": "DPM++ 2M Karras", "<steps widget>": 30,
+                       "<scheduler widget>": "DPM++ 2M", "<schedule_type widget>": "Karras", "<steps widget>": 30,
                        "<guidance_scale widget>": 7.5, "<seed widget>": 99, "<width widget>": 128,
                        "<height widget>": 128}  # the unknown model is kept as it was; loras has no widget
 

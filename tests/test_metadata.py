@@ -43,28 +43,30 @@ def test_saved_png_round_trips_to_the_request(fresh_registry, small_request):
     assert len(A1111_RE.findall(last)) >= 3
     assert "Sampler: DPM++ 2M, Schedule type: Karras" in last
     assert "CFG scale: 6.5" in last and "Seed: 77" in last and "Size: 64x64" in last and "Model: shapes" in last
-    # the A1111 text alone (without our JSON chunk) gives the same fields back
+    # the A1111 text alone (without our JSON chunk) gives the same fields back, the sampler as A1111's pair
     parsed = parse_parameters(text)
-    for field in ("prompt", "negative_prompt", "scheduler", "steps", "guidance_scale", "seed", "width", "height",
-                  "model"):
+    for field in ("prompt", "negative_prompt", "steps", "guidance_scale", "seed", "width", "height", "model"):
         assert parsed[field] == getattr(request, field), field
+    assert (parsed["scheduler"], parsed["schedule_type"]) == ("DPM++ 2M", "Karras")
 
 
 def test_a1111_written_parameters_read_back(tmp_path):
     info = read_png_info(a1111_png(tmp_path, A1111_TEXT))
     assert info == {"prompt": "a watercolor fox in a birch forest", "negative_prompt": "blurry, lowres",
-                    "steps": 30, "scheduler": "DPM++ 2M Karras", "guidance_scale": 7.0, "seed": 1234567890,
+                    "steps": 30, "scheduler": "DPM++ 2M", "schedule_type": "Karras", "guidance_scale": 7.0,
+                    "seed": 1234567890,
                     "width": 512, "height": 768, "model": "v1-5-pruned-emaonly"}
 
 
-@pytest.mark.parametrize("sampler, expected", [("DPM++ 2M Karras", "DPM++ 2M Karras"),
-                                               ("DPM++ SDE Karras", "DPM++ SDE Karras"),
-                                               ("LMS Karras", "LMS Karras"), ("DPM2 a Karras", "DPM2 a Karras"),
-                                               ("Euler a", "Euler a")])
+@pytest.mark.parametrize("sampler, expected", [("DPM++ 2M Karras", ("DPM++ 2M", "Karras")),
+                                               ("DPM++ SDE Karras", ("DPM++ SDE", "Karras")),
+                                               ("LMS Karras", ("LMS", "Karras")),
+                                               ("DPM2 a Karras", ("DPM2 a", "Karras")),
+                                               ("Euler a", ("Euler a", "Uniform"))])
 def test_older_combined_sampler_names_and_no_negative_prompt(sampler, expected):
     text = f"a cat\nwith a hat\nSteps: 20, Sampler: {sampler}, CFG scale: 7.5, Seed: 5, Size: 512x512"
     parsed = parse_parameters(text)
-    assert parsed["scheduler"] == expected
+    assert (parsed["scheduler"], parsed["schedule_type"]) == expected
     assert parsed["prompt"] == "a cat\nwith a hat" and parsed["negative_prompt"] == ""
     assert parsed["guidance_scale"] == 7.5
 

@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"a model key (see `models`) or a model folder/file (default: {DEFAULTS.model})")
     parser.add_argument("--scheduler", default=DEFAULTS.scheduler, metavar="NAME",
                         help=f"sampler name (see `schedulers`; default: {DEFAULTS.scheduler})")
+    parser.add_argument("--schedule-type", default=DEFAULTS.schedule_type, metavar="NAME",
+                        help="A1111's schedule type: Automatic (the sampler's own; default), Uniform, Karras, "
+                             "Exponential, ... (see `schedulers`)")
     parser.add_argument("--steps", type=int, default=DEFAULTS.steps, metavar="N")
     parser.add_argument("--guidance", type=float, default=DEFAULTS.guidance_scale, metavar="X",
                         help=f"classifier-free guidance scale (CFG; default: {DEFAULTS.guidance_scale})")
@@ -45,7 +48,7 @@ def request_from_args(args: argparse.Namespace, registry) -> GenerationRequest:
     limits = registry.limits(args.model)
     return build_request(
         prompt=args.prompt, negative_prompt=args.negative_prompt, model=args.model, scheduler=args.scheduler,
-        steps=args.steps, guidance_scale=args.guidance,
+        schedule_type=args.schedule_type, steps=args.steps, guidance_scale=args.guidance,
         width=args.width if args.width is not None else limits.default_width,
         height=args.height if args.height is not None else limits.default_height,
         seed=args.seed, num_images=args.num_images, loras=[parse_lora_spec(text) for text in args.lora],

@@ -16,11 +16,12 @@ from studio.forms import as_int, lora_strings
 from studio.results import done_html, gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
 from studio.widgets import (DEFAULT_SCHEDULER, checked_request, hint_steps_for, lora_picker, model_dropdown,
-                            scheduler_dropdown, steps_slider, stop_with, streamed_generation)
+                            schedule_dropdown, scheduler_dropdown, steps_slider, stop_with,
+                            streamed_generation)
 
 TITLE = "Adapters"
-REQUEST_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "steps", "guidance_scale", "width", "height",
-                  "seed", "num_images", "adapter_conditioning_factor")
+REQUEST_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "schedule_type", "steps", "guidance_scale",
+                  "width", "height", "seed", "num_images", "adapter_conditioning_factor")
 PICKER_FIELDS = ("loras", "lora_weight")  # the UI's LoRA picker; `/adapter` takes "KEY[:WEIGHT]" strings
 
 
@@ -84,6 +85,7 @@ def build(registry, shared) -> None:
                 with gr.Row(equal_height=True):
                     model = model_dropdown(registry, shared, scale=4)
                     scheduler = scheduler_dropdown(scale=3)
+                    schedule_type = schedule_dropdown(scale=3)
                 with gr.Row(equal_height=True):
                     loras, lora_weight = lora_picker(registry, shared)
                 with gr.Row():
@@ -111,7 +113,7 @@ def build(registry, shared) -> None:
     form = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "scheduler": scheduler,
             "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height, "seed": seed,
             "num_images": num_images, "adapter_conditioning_factor": factor, "second": second, "loras": loras,
-            "lora_weight": lora_weight}
+            "lora_weight": lora_weight, "schedule_type": schedule_type}
     for index, slot in ((1, slot1), (2, slot2)):
         form.update({f"c{index}_{name}": slot[name] for name in SLOT_FIELDS})
 
@@ -172,6 +174,7 @@ def _add_endpoints(registry, shared, limits) -> None:
                          f"options{suffix}": text(f"options{suffix}")})
         # "KEY_OR_PATH:WEIGHT" strings (weight 1 when left out), as /txt2img takes them; last, for positional callers
         form["loras"] = gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True, label="loras")
+        form["schedule_type"] = text("schedule_type", "Automatic")
         images, maps, info = gr.Gallery(format="png"), gr.Gallery(format="png"), gr.JSON()
         pre = {"kind": text("kind", "sketch"), "image": gr.Image(type="pil", label="image"),
                "width": number("width", limits.default_width, 0), "height": number("height", limits.default_height, 0),
@@ -183,7 +186,7 @@ def _add_endpoints(registry, shared, limits) -> None:
     def adapter(prompt, negative_prompt, model, scheduler, steps, guidance_scale, width, height, seed, num_images,
                 adapter_conditioning_factor, kind, image=None, weight=1.0, preprocess=False, preprocessor="",
                 options="", kind_2="", image_2=None, weight_2=1.0, preprocess_2=False, preprocessor_2="",
-                options_2="", loras=None):
+                options_2="", loras=None, schedule_type="Automatic"):
         """Generate with one or two conditions; returns the images, the condition maps used and the settings.
         `loras`: e.g. ["my-lora:0.8", "models/ink.safetensors"] (a key or a path, weight 1 when left out)."""
         values = dict(locals())

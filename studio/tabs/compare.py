@@ -13,15 +13,15 @@ from studio.forms import as_int, build_request, parse_number_list
 from studio.results import progress_html
 from studio.runner import WorkerRun
 from studio.spaces_gpu import GPU
-from studio.widgets import live_updates, model_dropdown, shown_as_gr_error, stop_with
+from studio.widgets import live_updates, model_dropdown, schedule_dropdown, shown_as_gr_error, stop_with
 
 TITLE = "Compare Samplers"
-DEFAULT_SCHEDULERS = ["Euler a", "Euler", "DPM++ 2M Karras", "DDIM", "UniPC", "Heun"]
+DEFAULT_SCHEDULERS = ["Euler a", "Euler", "DPM++ 2M", "DDIM", "UniPC", "Heun"]
 AXES = {"Samplers only": None, "Steps": "steps", "CFG scale": "guidance_scale"}
 
 
 def plan(registry, *, prompt, negative_prompt, model, schedulers, steps, guidance_scale, seed, axis,
-         axis_values) -> tuple[list[list], list[str], list[str]]:
+         axis_values, schedule_type="Automatic") -> tuple[list[list], list[str], list[str]]:
     """Every cell's checked request (rows = the varied setting, columns = samplers), and the labels."""
     if not schedulers:
         raise gr.Error("Pick at least one sampler to compare.", title="Invalid setting")
@@ -36,7 +36,7 @@ def plan(registry, *, prompt, negative_prompt, model, schedulers, steps, guidanc
         raise gr.Error(f"{field}: list the values to compare, e.g. 10, 20, 30", title="Invalid setting")
     with shown_as_gr_error():
         base = build_request(prompt=prompt, negative_prompt=negative_prompt, model=model, scheduler=schedulers[0],
-                             steps=steps, guidance_scale=guidance_scale, seed=seed, num_images=1,
+                             schedule_type=schedule_type, steps=steps, guidance_scale=guidance_scale, seed=seed, num_images=1,
                              width=limits.default_width, height=limits.default_height)
         cells, row_labels, column_labels = compare_requests(
             base, schedulers, steps_values=values if field == "steps" else None,
@@ -59,6 +59,8 @@ def build(registry, shared) -> None:
             model = model_dropdown(registry, shared)
             schedulers = gr.Dropdown(scheduler_names(), value=DEFAULT_SCHEDULERS, multiselect=True,
                                      label="Samplers (columns)")
+            schedule_type = schedule_dropdown(info="for the k-diffusion samplers; DDIM, PLMS, UniPC, DEIS, DDPM "
+                                                   "and LCM take none")
             with gr.Row():
                 steps = gr.Slider(1, 150, value=20, step=1, label="Steps")
                 guidance_scale = gr.Slider(0, 30, value=7.0, step=0.5, label="CFG scale")
@@ -107,7 +109,7 @@ def build(registry, shared) -> None:
 
     inputs = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "schedulers": schedulers,
               "steps": steps, "guidance_scale": guidance_scale, "seed": seed, "axis": axis,
-              "axis_values": axis_values}
+              "axis_values": axis_values, "schedule_type": schedule_type}
     run_event = compare_button.click(run_comparison, inputs_kwargs=inputs, outputs=[grid_image, info, progress],
                                      show_progress="hidden", api_name="compare", api_visibility="undocumented",
                                      **shared.generation_options())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 from PIL import UnidentifiedImageError
 
-from pipelines import scheduler_names
+from pipelines import canonical_sampler
 from pipelines.metadata import PARAMETERS_KEY, png_text_chunks, read_png_info
 from pipelines.requests import InvalidRequest
 
@@ -39,9 +39,14 @@ def form_updates(registry, form: dict, settings: dict) -> dict:
             skipped.append(f"model {model!r} is not on this machine")
             settings.pop("model")
     scheduler = settings.get("scheduler")
-    if scheduler is not None and scheduler not in scheduler_names():
-        skipped.append(f"sampler {scheduler!r} is not available")
-        settings.pop("scheduler")
+    if scheduler is not None:
+        try:  # the pickers hold A1111's pairs: "DPM++ 2M Karras" becomes DPM++ 2M + Karras
+            settings["scheduler"], settings["schedule_type"] = canonical_sampler(
+                scheduler, settings.get("schedule_type"))
+        except InvalidRequest:
+            skipped.append(f"sampler {scheduler!r} is not available")
+            settings.pop("scheduler")
+            settings.pop("schedule_type", None)
     loras = settings.pop("loras", None) or []
     updates = {}
     if "loras" in form:  # the LoRA picker: the PNG's LoRAs (none clears it), one weight for all of them

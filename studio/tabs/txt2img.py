@@ -6,8 +6,8 @@ import gradio as gr
 from pipelines.requests import InvalidRequest
 from studio.results import done_html, gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
-from studio.widgets import (checked_request, hint_steps_for, lora_picker, model_dropdown, scheduler_dropdown,
-                            steps_slider, stop_with, streamed_generation)
+from studio.widgets import (checked_request, hint_steps_for, lora_picker, model_dropdown, schedule_dropdown,
+                            scheduler_dropdown, steps_slider, stop_with, streamed_generation)
 
 TITLE = "Text to Image"
 
@@ -61,6 +61,7 @@ def build(registry, shared) -> None:
             with gr.Row(equal_height=True):
                 model = model_dropdown(registry, shared, scale=4)
                 scheduler = scheduler_dropdown(scale=3)
+                schedule_type = schedule_dropdown(scale=3)
             with gr.Row(equal_height=True):
                 loras, lora_weight = lora_picker(registry, shared)
                 refresh_button = gr.Button("↻ Refresh models", scale=1, min_width=100)
@@ -88,7 +89,8 @@ def build(registry, shared) -> None:
 
     form = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "scheduler": scheduler,
             "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height,
-            "seed": seed, "num_images": num_images, "loras": loras, "lora_weight": lora_weight}
+            "seed": seed, "num_images": num_images, "loras": loras, "lora_weight": lora_weight,
+            "schedule_type": schedule_type}
     shared.txt2img_form.update(form)
     shared.refresh_buttons.append(refresh_button)
 

@@ -3,10 +3,12 @@
     python -m training.shapes.evaluate --model assets/shapes [--prompts 200] [--adapters 12] [--samplers 48]
         [--json out.json]
 
+Everything runs through the studio's own generation path (PipelineRegistry.generate), as users run it.
 Text-to-image: held-out prompts naming every attribute (Euler a, 20 steps, CFG 7, one seed each), scored per
 attribute. Adapters: rendered conditions of held-out scenes, IoU of the generated shape against the
 condition's shape, once with the scene's own position in the prompt and once with a different one.
-Samplers: every registry scheduler but LCM at its suggested steps, shape colour and class on held-out prompts."""
+Samplers: every registry sampler but LCM at its suggested steps (Automatic schedule), shape colour and class
+on held-out prompts. `generate` and `text_accuracy` also take a plain diffusers pipeline (training uses them)."""
 from __future__ import annotations
 
 import argparse
@@ -30,7 +32,32 @@ def load(model: str):
     return pipe
 
 
+class Studio:
+    """The studio's generation path on one model, with the call shape of a diffusers pipeline's batch."""
+
+    def __init__(self, model: str):
+        from pipelines import PipelineRegistry
+
+        self.model = model
+        self.registry = PipelineRegistry(models_dir=None, outputs_dir="outputs", device="cpu", dtype="float32",
+                                         save_outputs=False)
+
+    def images(self, prompts, seeds, steps=20, guidance=7.0, scheduler="Euler a", conditions=None, kind=None):
+        from pipelines import AdapterInput, GenerationRequest
+
+        out = []
+        for k, (prompt, seed) in enumerate(zip(prompts, seeds)):
+            adapters = [AdapterInput(kind, conditions[k])] if conditions is not None else []
+            request = GenerationRequest(prompt=prompt, model=self.model, scheduler=scheduler, steps=steps,
+                                        guidance_scale=guidance, width=128, height=128, seed=seed,
+                                        adapters=adapters)
+            out += self.registry.generate(request).images
+        return out
+
+
 def generate(pipe, prompts: list[str], seeds: list[int], steps=20, guidance=7.0, batch=16, **kwargs):
+    if isinstance(pipe, Studio):
+        return pipe.images(prompts, seeds, steps, guidance, **kwargs)
     images = []
     for i in range(0, len(prompts), batch):
         generators = [torch.Generator().manual_seed(s) for s in seeds[i:i + batch]]
@@ -60,37 +87,29 @@ def adapter_cases(kind: str, count: int, seed: int = 7):
     return cases
 
 
-def adapter_iou(model: str, pipe, kind: str, count: int = 12) -> dict[str, float]:
-    from diffusers import StableDiffusionAdapterPipeline, T2IAdapter
-
-    adapter = T2IAdapter.from_pretrained(f"{model}/adapters/{kind}", dtype=torch.float32)
-    shared = {k: v for k, v in pipe.components.items() if k != "image_encoder"}  # the adapter pipeline has none
-    adapter_pipe = StableDiffusionAdapterPipeline(**shared, adapter=adapter, requires_safety_checker=False)
-    adapter_pipe.set_progress_bar_config(disable=True)
+def adapter_iou(studio: Studio, kind: str, count: int = 12) -> dict[str, float]:
     cases = adapter_cases(kind, count)
     out = {}
     for label, column in (("own position", 2), ("other position", 3)):
-        images = generate(adapter_pipe, [c[column] for c in cases], list(range(count)),
-                          image=[c[0] for c in cases])
+        images = studio.images([c[column] for c in cases], list(range(count)), conditions=[c[0] for c in cases],
+                               kind=kind)
         out[label] = float(np.mean([iou(read(im).mask, c[1]) for im, c in zip(images, cases)]))
     return out
 
 
-def sampler_accuracy(pipe, count: int = 48, seed: int = 99) -> dict[str, dict[str, float]]:
-    """Shape colour and class per registry scheduler (LCM aside: it needs a distilled model), each built as
-    the studio builds it and run at its suggested steps, on the same prompts and seeds."""
-    from pipelines.schedulers import build_scheduler, scheduler_names, suggested_steps
+def sampler_accuracy(studio: Studio, count: int = 48, seed: int = 99) -> dict[str, dict[str, float]]:
+    """Shape colour and class per registry sampler (LCM aside: it needs a distilled model) at its suggested
+    steps, on the same prompts and seeds."""
+    from pipelines.schedulers import scheduler_names, suggested_steps
 
-    config = dict(pipe.scheduler.config)
     cases = evaluation_prompts(count, seed=seed)
     out = {}
     for name in scheduler_names():
         if name == "LCM":
             continue
-        pipe.scheduler = build_scheduler(name, config, noise_seeds=[seed])  # DPM++ SDE's Brownian noise
-        images = generate(pipe, [c for _, c in cases], list(range(count)), steps=suggested_steps(name))
+        images = studio.images([c for _, c in cases], list(range(count)), steps=suggested_steps(name),
+                               scheduler=name)
         out[name] = agreement([s for s, _ in cases], [read(image) for image in images], ("color", "shape"))
-    pipe.scheduler = build_scheduler("Euler a", config)
     return out
 
 
@@ -104,17 +123,17 @@ def main(argv=None):
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    pipe = load(args.model)
+    studio = Studio(args.model)
     report = {}
     if args.prompts:
-        report["text"] = text_accuracy(pipe, args.prompts)
+        report["text"] = text_accuracy(studio, args.prompts)
         print("text-to-image", json.dumps(report["text"]), flush=True)
     if args.adapters:
         for kind in args.kinds.split(","):
-            report[kind] = adapter_iou(args.model, pipe, kind, args.adapters)
+            report[kind] = adapter_iou(studio, kind, args.adapters)
             print(kind, json.dumps(report[kind]), flush=True)
     if args.samplers:
-        report["samplers"] = sampler_accuracy(pipe, args.samplers)
+        report["samplers"] = sampler_accuracy(studio, args.samplers)
         for name, scores in report["samplers"].items():
             print(f"{name:26s} colour {scores['color']:.0%} class {scores['shape']:.0%}", flush=True)
     if args.json:

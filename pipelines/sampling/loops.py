@@ -1,0 +1,79 @@
+"""The two ways an image is denoised: a k-diffusion sampler on an A1111 sigma schedule, or a diffusers
+scheduler's own step loop (DDIM, PLMS, UniPC, ...) run exactly as diffusers' pipelines run it.
+
+Both report every step through `on_step(step, total, preview_latents)` (1-based step; preview_latents is
+the current estimate of the clean latent when the sampler has one) and end early, returning the last
+estimate, when `on_step` raises `SkipImage` (A1111's Skip).
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+import torch
+
+from pipelines.sampling.brownian import SeededNoise
+from pipelines.sampling.guided_unet import GuidedUNet, KDenoiser
+from pipelines.sampling.noise_table import NoiseTable
+
+OnStep = Callable[[int, int, torch.Tensor], None]
+
+
+class SkipImage(Exception):
+    """Raised by a step callback: finish this image with what it has and go on with the next."""
+
+
+def run_k_sampler(sampler, guided: GuidedUNet, table: NoiseTable, sigmas: torch.Tensor, noise: torch.Tensor,
+                  generator: torch.Generator, seed: int, on_step: OnStep, *,
+                  start: torch.Tensor | None = None) -> torch.Tensor:
+    """Sample from `noise` (standard normal, float32) down `sigmas`; returns the clean latent (float32).
+
+    As A1111: text-to-image starts at noise * sigmas[0]; with `start` (image to image), at
+    start + noise * sigmas[0]. SDE samplers read a Brownian path seeded by `seed` over the schedule's range.
+    """
+    x = noise * sigmas[0] if start is None else start + noise * sigmas[0]
+    positive = sigmas[sigmas > 0]
+    source = SeededNoise(generator, seed, positive.min(), sigmas.max(), like=x)
+    denoiser = KDenoiser(guided, table)
+    total = len(sigmas) - 1
+    last = {"denoised": x}
+
+    def step_done(i: int, current: torch.Tensor, denoised: torch.Tensor) -> None:
+        last["denoised"] = denoised
+        guided.step = i + 1
+        on_step(i + 1, total, denoised)
+
+    guided.step = 0
+    try:
+        return sampler(denoiser, x, sigmas.to(x.device), source, step_done)
+    except SkipImage:
+        return last["denoised"]
+
+
+def run_diffusers_scheduler(scheduler, guided: GuidedUNet, steps: int, latents: torch.Tensor,
+                            generator: torch.Generator, on_step: OnStep, *, eta: float = 0.0) -> torch.Tensor:
+    """diffusers' denoising loop for `scheduler` from `latents` (noise already scaled by init_noise_sigma),
+    in the UNet's dtype, as StableDiffusionPipeline.__call__ runs it."""
+    scheduler.set_timesteps(steps, device=latents.device)
+    timesteps = scheduler.timesteps
+    accepted = set(inspect.signature(scheduler.step).parameters)
+    extra = {key: value for key, value in (("eta", eta), ("generator", generator)) if key in accepted}
+    order = getattr(scheduler, "order", 1)
+    total = len(timesteps) // order if order > 1 else len(timesteps)
+    preview = latents
+    try:
+        for i, t in enumerate(timesteps):
+            guided.step = i  # diffusers counts the adapter's conditioning factor in timesteps
+            # scaling is elementwise, so scaling once and letting GuidedUNet double the batch is what
+            # diffusers computes when it doubles first
+            prediction = guided.predict(scheduler.scale_model_input(latents, t), t)
+            output = scheduler.step(prediction, t, latents, **extra, return_dict=True)
+            latents = output.prev_sample
+            preview = getattr(output, "pred_original_sample", None)
+            preview = getattr(output, "denoised", None) if preview is None else preview  # LCM
+            preview = latents if preview is None else preview
+            if i == len(timesteps) - 1 or (i + 1) % order == 0:
+                on_step(min(i // order + 1, total), total, preview)
+    except SkipImage:
+        return preview
+    return latents
