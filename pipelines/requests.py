@@ -36,6 +36,7 @@ class GenerationRequest:
     negative_prompt: str = ""
     model: str = "shapes"
     scheduler: str = "Euler a"
+    schedule_type: str = "Automatic"  # A1111 "Schedule type" label; "Automatic": the sampler's own default
     steps: int = 20
     guidance_scale: float = 7.0
     width: int = 128
