@@ -82,7 +82,7 @@ class Graph:
             self.used.add(node_id)
             return [(node_id, "")]
         for key in (*TEXT_KEYS[:3], role, f"text_{role}"):
-            if key in inputs:
+            if key in inputs and not (key == role and link_of(inputs[key])):  # a role link is conditioning
                 text = self.value(node_id, key)
                 if isinstance(text, str):
                     self.used.add(node_id)
