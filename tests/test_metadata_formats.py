@@ -426,3 +426,35 @@ def test_our_old_request_json_names_the_schedule_in_the_sampler(tmp_path):
     assert settings.fields == {**{k: v for k, v in old.items() if k not in ("adapters", "loras")},
                                "scheduler": "DPM++ 2M", "schedule_type": "Karras", "loras": [("style", 0.5)]}
     assert GenerationRequest(**settings.fields).loras == (("style", 0.5),)
+
+
+def test_easy_diffusion_png_chunks_and_jpeg_json(tmp_path):
+    keys = {"prompt": "a castle on a hill", "negative_prompt": "fog", "seed": "30114", "width": "512",
+            "height": "768", "num_inference_steps": "25", "guidance_scale": "7.5", "clip_skip": "True",
+            "use_stable_diffusion_model": "sd-v1-5", "sampler_name": "dpmpp_2m", "use_vae_model": "vae-ft-mse",
+            "use_upscale": "RealESRGAN_x4plus"}
+    expected = {"prompt": "a castle on a hill", "negative_prompt": "fog", "seed": 30114, "width": 512,
+                "height": 768, "steps": 25, "guidance_scale": 7.5, "clip_skip": 2, "model": "sd-v1-5",
+                "scheduler": "DPM++ 2M", "schedule_type": "Uniform"}
+    settings = read_settings(png(tmp_path / "ed.png", *(text(k, v) for k, v in keys.items())))
+    check(settings, "Easy Diffusion", expected, unknown_keys=("use_vae_model", "use_upscale"))
+    as_json = {**keys, "seed": 30114, "clip_skip": True}
+    settings = read_settings(jpeg(tmp_path / "ed.jpg", exif(unicode_comment(json.dumps(as_json)))))
+    check(settings, "Easy Diffusion", expected)
+
+
+def test_comfyui_webp_exif_prompt(tmp_path):
+    block = exif(Make="workflow:" + json.dumps(comfy_workflow()), Model="prompt:" + json.dumps(comfy_graph()))
+    settings = read_settings(jpeg(tmp_path / "c.webp", block, fmt="WEBP"))
+    check(settings, "ComfyUI", COMFY_FIELDS)
+
+
+def test_fooocus_legacy_comment_json(tmp_path):
+    comment = {"prompt": "a lighthouse", "negative_prompt": "", "base_model": "sd_xl_base_1.0.safetensors",
+               "sampler": "dpmpp_2m_sde_gpu", "scheduler": "karras", "seed": 123, "cfg": 7.0, "steps": 30,
+               "width": 1152, "height": 896, "styles": "['Fooocus V2']", "sharpness": 2.0}
+    settings = read_settings(png(tmp_path / "old.png", text("Comment", json.dumps(comment))))
+    check(settings, "Fooocus", {
+        "prompt": "a lighthouse", "negative_prompt": "", "model": "sd_xl_base_1.0.safetensors", "seed": 123,
+        "guidance_scale": 7.0, "steps": 30, "width": 1152, "height": 896, "scheduler": "DPM++ 2M SDE",
+        "schedule_type": "Karras"}, unknown_keys=("styles", "sharpness"))

@@ -12,6 +12,7 @@ from PIL import UnidentifiedImageError
 from pipelines.metadata.a1111 import read_parameters
 from pipelines.metadata.comfyui import fill_from_graph, read_comfyui
 from pipelines.metadata.container import ImageText, image_for_pixels, read_image_text
+from pipelines.metadata.easydiffusion import is_easy_diffusion, read_easy_diffusion
 from pipelines.metadata.fooocus import read_fooocus_json
 from pipelines.metadata.invokeai import read_invokeai
 from pipelines.metadata.novelai import read_novelai
@@ -32,6 +33,8 @@ def _from_json_text(data: dict, chunks: dict[str, str], chunk: str, size) -> Png
     """A JSON `parameters` / `Comment` / `comment` chunk: SwarmUI, Fooocus, NovelAI or ComfyUI."""
     if isinstance(data.get("sui_image_params"), dict):
         return read_swarmui(data, chunk)
+    if any(key in data for key in ("use_stable_diffusion_model", "Stable Diffusion model", "num_inference_steps")):
+        return read_easy_diffusion(data, chunk)
     if any(key in data for key in NOVELAI_KEYS):
         return read_novelai({**chunks, "Comment": data}, size, chunk)
     if any(key in data for key in FOOOCUS_KEYS) or ("prompt" in data and "negative_prompt" in data):
@@ -61,6 +64,8 @@ def settings_from_chunks(chunks: dict[str, str], size=None) -> PngSettings | Non
         return read_tensorart(chunks, size)
     if "parameters-json" in chunks or "smproj" in chunks:
         return read_stability_matrix(chunks, size)
+    if is_easy_diffusion(chunks):
+        return read_easy_diffusion(chunks)
     scheme = chunks.get("fooocus_scheme") or chunks.get("exif MakerNote")
     for chunk in ("parameters", "Comment", "comment"):
         text = chunks.get(chunk)

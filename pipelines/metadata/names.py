@@ -32,8 +32,9 @@ AUTOMATIC_SCHEDULE = {"DPM++ 2M": "Karras", "DPM++ SDE": "Karras", "DPM++ 2M SDE
 # InvokeAI's diffusers names and Stability Matrix's display names.
 SAMPLER_ALIASES = {
     "euler": "Euler", "euler_ancestral": "Euler a", "euler_a": "Euler a", "euler ancestral": "Euler a",
-    "heun": "Heun", "lms": "LMS", "dpm_2": "DPM2", "kdpm_2": "DPM2", "dpm 2": "DPM2",
+    "heun": "Heun", "lms": "LMS", "dpm_2": "DPM2", "kdpm_2": "DPM2", "dpm 2": "DPM2", "dpm2": "DPM2",
     "dpm_2_ancestral": "DPM2 a", "dpm_2_a": "DPM2 a", "kdpm_2_a": "DPM2 a", "dpm 2 ancestral": "DPM2 a",
+    "dpm2_a": "DPM2 a",
     "dpm_fast": "DPM fast", "dpm_adaptive": "DPM adaptive", "dpm_ad": "DPM adaptive",
     "dpmpp_2s_ancestral": "DPM++ 2S a", "dpmpp_2s_a": "DPM++ 2S a", "dpm++ 2s ancestral": "DPM++ 2S a",
     "dpmpp_2_a": "DPM++ 2S a",  # InvokeAI 2.x "k_dpmpp_2_a"
