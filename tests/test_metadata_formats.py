@@ -143,8 +143,9 @@ def test_comfyui_prompt_graph(tmp_path):
     assert settings.unknown["LoRA ink.safetensors CLIP strength"] == 1.0
 
 
-def comfy_workflow() -> dict:
+def comfy_workflow(control="randomize") -> dict:
     """The editor's form of ComfyUI's default graph: positional widget values, links as lists."""
+    seed_widgets = [8566257] if control is None else [8566257, control]
     def node(id_, kind, inputs, widgets, mode=0):
         return {"id": id_, "type": kind, "mode": mode, "widgets_values": widgets,
                 "inputs": [{"name": n, "type": t, "link": link} for n, t, link in inputs]}
@@ -154,7 +155,7 @@ def comfy_workflow() -> dict:
         [8, 4, 2, 8, 1, "VAE"], [9, 8, 0, 9, 0, "IMAGE"], [10, 5, 0, 10, 0, "LATENT"]], "nodes": [
         node(3, "KSampler", [("model", "MODEL", 1), ("positive", "CONDITIONING", 2),
                              ("negative", "CONDITIONING", 3), ("latent_image", "LATENT", 4)],
-             [8566257, "randomize", 30, 6.5, "dpmpp_2m_sde_gpu", "exponential", 1]),
+             [*seed_widgets, 30, 6.5, "dpmpp_2m_sde_gpu", "exponential", 1]),
         node(4, "CheckpointLoaderSimple", [], ["sd_xl_base_1.0.safetensors"]),
         node(5, "EmptyLatentImage", [], [1024, 1024, 1]),
         node(6, "CLIPTextEncode", [("clip", "CLIP", 5)], ["a red fox, autumn forest"]),
@@ -166,9 +167,10 @@ def comfy_workflow() -> dict:
     ]}
 
 
-def test_comfyui_workflow_is_the_fallback(tmp_path):
+@pytest.mark.parametrize("control", ["randomize", True, None])  # the seed's control widget, as editors stored it
+def test_comfyui_workflow_is_the_fallback(tmp_path, control):
     settings = read_settings(png(tmp_path / "w.png", text("prompt", "{not json"),
-                                 text("workflow", json.dumps(comfy_workflow()))))
+                                 text("workflow", json.dumps(comfy_workflow(control)))))
     check(settings, "ComfyUI", {
         "prompt": "a red fox, autumn forest", "negative_prompt": "lowres", "seed": 8566257, "steps": 30,
         "guidance_scale": 6.5, "scheduler": "DPM++ 2M SDE", "schedule_type": "Exponential",
@@ -458,3 +460,20 @@ def test_fooocus_legacy_comment_json(tmp_path):
         "prompt": "a lighthouse", "negative_prompt": "", "model": "sd_xl_base_1.0.safetensors", "seed": 123,
         "guidance_scale": 7.0, "steps": 30, "width": 1152, "height": 896, "scheduler": "DPM++ 2M SDE",
         "schedule_type": "Karras"}, unknown_keys=("styles", "sharpness"))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "WEBP"])
+def test_fooocus_jpeg_and_webp(tmp_path, fmt):
+    """Fooocus writes with PIL's Exif: UserComment, Software and MakerNote (the scheme) all in IFD0."""
+    block = Image.Exif()
+    block[0x9286], block[0x0131], block[0x927C] = json.dumps(FOOOCUS), "Fooocus v2.4.3", "fooocus"
+    Image.new("RGB", (8, 8)).save(tmp_path / "f.img", format=fmt, exif=block)
+    settings = read_settings(tmp_path / "f.img")
+    assert settings.source == "Fooocus" and settings.fields["prompt"] == "a smiling goldfish"
+    assert (settings.fields["scheduler"], settings.fields["schedule_type"]) == ("DPM++ 2M SDE", "Karras")
+    block[0x9286] = ("a fox\nNegative prompt: x\nSteps: 30, Sampler: DPM++ 2M SDE Karras, Seed: 1, Size: 896x1152, "
+                     "CFG scale: 4, Scheduler: karras, Version: Fooocus v2.5.5")
+    block[0x927C] = "a1111"
+    Image.new("RGB", (8, 8)).save(tmp_path / "f.img", format=fmt, exif=block)
+    settings = read_settings(tmp_path / "f.img")
+    assert settings.source == "Fooocus" and settings.fields["width"] == 896

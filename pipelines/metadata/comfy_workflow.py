@@ -2,7 +2,7 @@
 
 A workflow node keeps its widget values as a list in display order, without their names, so the names of
 the core nodes' widgets are listed here (from ComfyUI's nodes.py / comfy_extras). A seed widget is followed
-by the editor's "control after generate" value, which is skipped. Links are [id, from node, from slot,
+by the editor's "control after generate" value ("randomize", or true/false in older files), which is skipped. Links are [id, from node, from slot,
 to node, to slot, type] (or the same as an object); Reroute and bypassed nodes pass their input through,
 muted nodes are left out. Nodes of other types keep their values as widget_0, widget_1, ...
 """
@@ -54,8 +54,8 @@ def _widgets(kind: str, values: Any) -> dict:
         if i >= len(values):
             break
         out[name], i = values[i], i + 1
-        if name in SEED_WIDGETS and i < len(values) and values[i] in CONTROL_VALUES:
-            i += 1
+        if name in SEED_WIDGETS and i < len(values) and (isinstance(values[i], bool) or values[i] in CONTROL_VALUES):
+            i += 1  # older editors stored this control as true/false
     return out
 
 

@@ -144,10 +144,12 @@ def read_exif(image: Image.Image, out: ImageText) -> None:
     except Exception as error:  # PIL raises many types for broken EXIF blocks
         out.notes.append(f"the EXIF data could not be read ({error})")
         return
-    if USER_COMMENT in ifd:
-        out.chunks["parameters"] = _user_comment(ifd[USER_COMMENT])
-    if MAKER_NOTE in ifd:
-        out.chunks["exif MakerNote"] = _exif_text(ifd[MAKER_NOTE])
+    # A1111 (piexif) puts UserComment in the Exif IFD where it belongs; Fooocus (PIL) puts it in IFD0.
+    for tags in (ifd, exif):
+        if USER_COMMENT in tags and "parameters" not in out.chunks:
+            out.chunks["parameters"] = _user_comment(tags[USER_COMMENT])
+        if MAKER_NOTE in tags and "exif MakerNote" not in out.chunks:
+            out.chunks["exif MakerNote"] = _exif_text(tags[MAKER_NOTE])
     for tag, label in ((IMAGE_DESCRIPTION, "exif ImageDescription"), (MAKE, "exif Make"),
                        (MODEL, "exif Model"), (SOFTWARE, "exif Software")):
         if tag in exif:
