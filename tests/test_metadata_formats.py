@@ -477,3 +477,19 @@ def test_fooocus_jpeg_and_webp(tmp_path, fmt):
     Image.new("RGB", (8, 8)).save(tmp_path / "f.img", format=fmt, exif=block)
     settings = read_settings(tmp_path / "f.img")
     assert settings.source == "Fooocus" and settings.fields["width"] == 896
+
+
+def test_comfyui_sdxl_text_encoder_keeps_its_other_settings(tmp_path):
+    graph = {"3": {"class_type": "KSampler", "inputs": {
+        "seed": 1, "steps": 20, "cfg": 7, "sampler_name": "euler", "scheduler": "normal", "denoise": 1,
+        "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sdxl.safetensors"}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 1024, "height": 1024, "batch_size": 1}},
+        "6": {"class_type": "CLIPTextEncodeSDXL", "inputs": {
+            "width": 4096, "height": 4096, "crop_w": 0, "crop_h": 0, "target_width": 1024, "target_height": 1024,
+            "text_g": "a castle", "text_l": "castle, stone", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}}}
+    settings = read_settings(png(tmp_path / "x.png", text("prompt", json.dumps(graph))))
+    assert settings.fields["prompt"] == "a castle" and settings.fields["negative_prompt"] == ""
+    assert settings.unknown["text_l"] == "castle, stone"
+    assert settings.unknown["CLIPTextEncodeSDXL #6"]["width"] == 4096

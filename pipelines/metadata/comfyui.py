@@ -119,6 +119,10 @@ def read_graph(graph: Graph, out: Collector, image_size: tuple[int, int] | None)
         out.note("the positive conditioning combines several prompts; they are joined with ', '")
     if not positive:
         out.note("no positive prompt text was found upstream of the sampler")
+    for node_id, _ in positive + negative:  # SDXL encoders' size conditioning and the like
+        extras = {k: v for k, v in graph.scalars(node_id).items() if k not in ("text", "text_g", "text_l")}
+        if extras:
+            out.keep(f"{graph.kind(node_id)} #{node_id}", extras)
     for node_id, _ in positive[:1]:
         text_l = graph.value(node_id, "text_l")
         if isinstance(text_l, str) and text_l != graph.value(node_id, "text_g"):

@@ -9,7 +9,6 @@ JPEG / WebP: EXIF UserComment (A1111, Forge, SD.Next, Fooocus, SwarmUI) as "para
 from __future__ import annotations
 
 import io
-import json
 import os
 import struct
 import zlib
@@ -201,7 +200,3 @@ def image_for_pixels(image_or_path, text: ImageText) -> Image.Image:
     if isinstance(image_or_path, (bytes, bytearray)):
         return Image.open(io.BytesIO(image_or_path))
     return Image.open(Path(image_or_path))
-
-
-def dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False)
