@@ -493,3 +493,29 @@ def test_comfyui_sdxl_text_encoder_keeps_its_other_settings(tmp_path):
     assert settings.fields["prompt"] == "a castle" and settings.fields["negative_prompt"] == ""
     assert settings.unknown["text_l"] == "castle, stone"
     assert settings.unknown["CLIPTextEncodeSDXL #6"]["width"] == 4096
+
+
+def test_comfyui_early_img2img(tmp_path):
+    """Early-2023 ComfyUI: k-diffusion function names ("sample_dpmpp_2m"), CheckpointLoader with a config,
+    an image encoded as the first latent (img2img: the size is the image's, the denoise is the strength)."""
+    graph = {"3": {"class_type": "KSampler", "inputs": {
+        "seed": 280823642470253, "random_seed_after_every_gen": True, "steps": 20, "cfg": 8.0,
+        "sampler_name": "sample_dpmpp_2m", "scheduler": "normal", "denoise": 0.87, "model": ["4", 0],
+        "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["11", 0]}},
+        "4": {"class_type": "CheckpointLoader", "inputs": {"config_name": "v1-inference.yaml",
+                                                           "ckpt_name": "v1-5-pruned-emaonly.ckpt"}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "victorian woman with wings", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "watermark, text", "clip": ["4", 1]}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "ComfyUI", "images": ["8", 0]}},
+        "10": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+        "11": {"class_type": "VAEEncode", "inputs": {"pixels": ["10", 0], "vae": ["4", 2]}}}
+    settings = read_settings(png(tmp_path / "i2i.png", text("prompt", json.dumps(graph)),
+                                 image=Image.new("RGB", (48, 40))))
+    check(settings, "ComfyUI", {
+        "prompt": "victorian woman with wings", "negative_prompt": "watermark, text", "seed": 280823642470253,
+        "steps": 20, "guidance_scale": 8.0, "scheduler": "DPM++ 2M", "schedule_type": "Normal",
+        "model": "v1-5-pruned-emaonly.ckpt", "denoising_strength": 0.87, "width": 48, "height": 40},
+        unknown_keys=("CheckpointLoader config_name", "LoadImage #10", "SaveImage #9"))
+    assert settings.unknown["KSampler #3"] == {"random_seed_after_every_gen": True}
+    assert any("size is the image's own" in note for note in settings.notes)

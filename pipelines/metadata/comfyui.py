@@ -18,6 +18,7 @@ SIGMAS_SCHEDULERS = {"KarrasScheduler": "karras", "ExponentialScheduler": "expon
                      "PolyexponentialScheduler": "polyexponential", "AlignYourStepsScheduler": "align_your_steps",
                      "BetaSamplingScheduler": "beta", "SDTurboScheduler": "sd_turbo"}
 OUTPUT_HINTS = ("Save", "Preview")
+SAMPLER_KEYS = ("seed", "noise_seed", "steps", "cfg", "sampler_name", "scheduler", "denoise")
 # Parts of SamplerCustom(Advanced) whose every setting becomes a field; others stay listed in `unknown`.
 FULLY_READ_PARTS = {"RandomNoise", "DisableNoise", "CFGGuider", "BasicGuider", "KSamplerSelect", "BasicScheduler"}
 
@@ -155,9 +156,9 @@ def read_graph(graph: Graph, out: Collector, image_size: tuple[int, int] | None)
             out.fields.setdefault("width", image_size[0])
             out.fields.setdefault("height", image_size[1])
             out.note("the first pass does not start from an empty latent; the size is the image's own")
-    if graph.kind(first) == "KSamplerAdvanced":
-        for key in ("add_noise", "start_at_step", "end_at_step", "return_with_leftover_noise"):
-            out.keep(key, graph.value(first, key))
+    extras = {k: v for k, v in graph.scalars(first).items() if k not in SAMPLER_KEYS}
+    if extras:  # KSamplerAdvanced's start/end steps, custom samplers' own settings
+        out.keep(f"{graph.kind(first)} #{first}", extras)
     if hires:
         _hires(graph, out, hires, out.fields.get("width"))
     for node_id in graph.nodes:

@@ -76,7 +76,7 @@ def sampler_base(name: str) -> str | None:
     key = str(name or "").strip().lower()
     if key in _KNOWN:
         return _KNOWN[key]
-    key = key.removeprefix("k_").replace("-", "_")
+    key = key.removeprefix("k_").removeprefix("sample_").replace("-", "_")  # "sample_": early ComfyUI
     return SAMPLER_ALIASES.get(key) or SAMPLER_ALIASES.get(key.replace("_", " "))
 
 
