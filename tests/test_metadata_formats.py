@@ -519,3 +519,17 @@ def test_comfyui_early_img2img(tmp_path):
         unknown_keys=("CheckpointLoader config_name", "LoadImage #10", "SaveImage #9"))
     assert settings.unknown["KSampler #3"] == {"random_seed_after_every_gen": True}
     assert any("size is the image's own" in note for note in settings.notes)
+
+
+def test_novelai_2022_comment_without_prompt_or_size(tmp_path):
+    comment = {"steps": 50, "sampler": "k_euler_ancestral", "seed": 2253955223, "strength": 0.4, "noise": 0.0,
+               "scale": 10.0, "uc": "lowres, bad anatomy"}
+    chunks = [text("Title", "AI generated image"), text("Description", "masterpiece, best quality,  cat, space"),
+              text("Software", "NovelAI"), text("Source", "Stable Diffusion 1D44365E"),
+              text("Comment", json.dumps(comment))]
+    settings = read_settings(png(tmp_path / "nai.png", *chunks, image=Image.new("RGB", (64, 96))))
+    check(settings, "NovelAI", {
+        "prompt": "masterpiece, best quality,  cat, space", "negative_prompt": "lowres, bad anatomy", "steps": 50,
+        "guidance_scale": 10.0, "seed": 2253955223, "width": 64, "height": 96, "scheduler": "Euler a",
+        "schedule_type": "Automatic", "model": "Stable Diffusion"}, unknown_keys=("strength", "noise"))
+    assert settings.unknown["Model hash"] == "1D44365E"

@@ -1,7 +1,7 @@
 """Reading NovelAI images: `Software` "NovelAI", `Description` (the prompt), `Source` (model name and hash),
 and `Comment`, a JSON of the request (prompt, uc = negative prompt, steps, scale, seed, width, height, sampler
 "k_euler_ancestral" & co, noise_schedule "native" | "karras" | "exponential" | "polyexponential", n_samples,
-strength / noise for img2img, sm / sm_dyn, cfg_rescale, ... and for V4 v4_prompt / v4_negative_prompt with a
+strength / noise, sm / sm_dyn, cfg_rescale, ... and for V4 v4_prompt / v4_negative_prompt with a
 base caption and character captions). The same keys also come hidden in the pixels (stealth.py).
 """
 from __future__ import annotations
@@ -45,16 +45,14 @@ def read_novelai(chunks: dict[str, str], image_size=None, chunk: str = "Comment"
         written = str(data["sampler"])
         out.sampler(names.to_a1111(written, None if schedule in (None, "native") else schedule,
                                    unstated=names.PLAIN), written)
-    if "strength" in data and "noise" in data:  # img2img
-        out.set("denoising_strength", data["strength"], "strength")
     source = SOURCE_RE.match(chunks.get("Source", "").strip())
     out.set("model", source.group(1) if source else chunks.get("Source") or None, "Source")
     if source:
         out.keep("Model hash", source.group(2))
+    # "strength" / "noise" are written for text-to-image too, so they are shown, not read as img2img's strength.
     used = {*FIELDS, "prompt", "uc", "v4_prompt", "v4_negative_prompt", "sampler", "noise_schedule"}
-    used |= {"strength"} if "denoising_strength" in out.fields else set()
     for key, value in data.items():
-        if key not in used and not (key == "noise_schedule"):
+        if key not in used:
             out.keep(key, value)
     for key in ("Title", "Software", "Generation time", "Description"):
         if key != "Description" or chunks.get(key) != out.fields.get("prompt"):
