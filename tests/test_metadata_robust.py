@@ -114,3 +114,16 @@ def test_read_from_an_open_image_and_from_bytes(tmp_path):
         image.load()
         assert read_png_info(image)["steps"] == 3
     assert read_png_info(path.read_bytes())["steps"] == 3
+
+
+def test_a1111_values_holding_json_or_unquoted_commas():
+    from pipelines.metadata.a1111_text import parse_settings_line
+
+    line = ('Steps: 15, Sampler: UniPC, CFG scale: 5, Seed: 235284042, Size: 512x400, Model hash: c0d1994c73, '
+            'Hashes: {"vae": "c6a580b13a", "model": "c0d1994c73"}, Civitai resources: [{"type":"lora","weight":0.8}], '
+            'Lora hashes: "ink: 3f1a, x: 12", Prompt: "a \\"quoted\\" word, x", Tiling, Version: v1.10.1')
+    assert parse_settings_line(line) == {
+        "Steps": "15", "Sampler": "UniPC", "CFG scale": "5", "Seed": "235284042", "Size": "512x400",
+        "Model hash": "c0d1994c73", "Hashes": '{"vae": "c6a580b13a", "model": "c0d1994c73"}',
+        "Civitai resources": '[{"type":"lora","weight":0.8}]', "Lora hashes": "ink: 3f1a, x: 12",
+        "Prompt": 'a "quoted" word, x', "Tiling": "Tiling", "Version": "v1.10.1"}
