@@ -85,24 +85,28 @@ class OutputWriter:
         return max(numbers, default=-1) + 1
 
     def save(self, image: Image.Image, request: GenerationRequest,
-             condition_maps: tuple[Image.Image, ...] = ()) -> str:
-        """Save one image of a request (`request` carries that image's own seed); returns its path."""
+             condition_maps: tuple[Image.Image, ...] = (), extra: dict | None = None) -> str:
+        """Save one image of a request (`request` carries that image's own seed); returns its path.
+
+        `extra`: more A1111 fields for its metadata, e.g. {"Model hash": ...}.
+        """
         with self._lock:
             folder = self.folder()
             folder.mkdir(parents=True, exist_ok=True)
             number = self.next_number(folder)
             for _ in range(MAX_NAME_TRIES):
                 try:
-                    return str(self._save_as(folder, f"{number:05d}-{request.seed}", image, request, condition_maps))
+                    return str(self._save_as(folder, f"{number:05d}-{request.seed}", image, request, condition_maps,
+                                             extra))
                 except FileExistsError:  # another process took this number meanwhile
                     number = max(number + 1, self.next_number(folder))
             raise FileExistsError(f"could not find a free file name in {folder}")
 
     @staticmethod
-    def _save_as(folder: Path, stem: str, image, request, condition_maps) -> Path:
+    def _save_as(folder: Path, stem: str, image, request, condition_maps, extra=None) -> Path:
         written: list[Path] = []
         try:
-            extra = {}
+            extra = dict(extra or {})
             for k, condition in enumerate(condition_maps):
                 cond_path = folder / f"{stem}.cond{k}.png"
                 written.append(write_png_atomic(condition.convert("RGB"), cond_path, overwrite=False))

@@ -18,6 +18,7 @@ from pipelines.catalog import DEFAULT_MODEL, Limits, LoraSpec, ModelSpec, builti
 from pipelines.components import LoadedModel, LRUCache, ModelNotAvailable, load_components
 from pipelines.devices import choose_device
 from pipelines.generation import RunHooks, check_prompt_lengths, run_images
+from pipelines.metadata import FileHashes
 from pipelines.model_scan import scan_models_dir, spec_for_path
 from pipelines.outputs import OutputWriter
 from pipelines.requests import GeneratedImage, GenerationRequest, GenerationResult, InvalidRequest, StepUpdate
@@ -32,6 +33,7 @@ class PipelineRegistry:
         self.device, self.dtype = choice.device, choice.dtype
         self.models_dir = Path(models_dir) if models_dir is not None else None
         self.outputs = OutputWriter(outputs_dir)
+        self.file_hashes = FileHashes()  # "Model hash" of single-file checkpoints, computed once per file
         self.save_outputs = save_outputs
         self.allow_ckpt = allow_ckpt
         self._models = LRUCache(cache_size)
@@ -126,7 +128,7 @@ class PipelineRegistry:
         started = time.perf_counter()
         if isinstance(preview_every, bool) or not isinstance(preview_every, int) or preview_every < 0:
             raise InvalidRequest("preview_every", f"must be 0 (never) or a positive whole number, got {preview_every!r}")
-        self.validate(request)
+        spec = self.validate(request)
         if request.seed == -1:
             limit = self.limits(request.model).max_seed - request.num_images + 1
             request = request.with_(seed=random.SystemRandom().randint(0, limit))
@@ -140,9 +142,10 @@ class PipelineRegistry:
             with loaded.weights.shared():
                 images = run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=adapter_inputs)
         items = []
+        extra = self.file_hashes.model_fields(spec) if self.save_outputs else {}
         for image, seed in zip(images, seeds):
             own = request.with_(seed=seed, num_images=1)
-            path = self.outputs.save(image, own, maps) if self.save_outputs else None
+            path = self.outputs.save(image, own, maps, extra) if self.save_outputs else None
             items.append(GeneratedImage(image, seed, own, path, maps))
         return GenerationResult(tuple(items), request, time.perf_counter() - started)
 

@@ -26,6 +26,7 @@ from diffusers import (DDIMScheduler, DDPMScheduler, DEISMultistepScheduler, LCM
                        UniPCMultistepScheduler)
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
+from pipelines.metadata import names
 from pipelines.requests import InvalidRequest
 from pipelines.sampling import k_samplers as k
 from pipelines.sampling.schedules import AUTOMATIC, SCHEDULE_TYPES
@@ -108,20 +109,6 @@ SCHEDULERS.update({f"{sampler} {schedule}": _combined(sampler, schedule) for sam
 SCHEDULE_TYPE_NAMES = (AUTOMATIC, *SCHEDULE_TYPES)
 DEFAULT_SCHEDULE_TYPES = ("", AUTOMATIC, "Default")  # what other studios write for "the sampler's own"
 
-# Sampler names other tools write (k-diffusion, ComfyUI, InvokeAI, NovelAI), lower-cased, mapped to ours.
-ALIASES = {
-    "k_euler_a": "Euler a", "euler_a": "Euler a", "euler_ancestral": "Euler a", "k_euler_ancestral": "Euler a",
-    "k_euler": "Euler", "euler": "Euler", "k_lms": "LMS", "lms": "LMS", "k_heun": "Heun", "heun": "Heun",
-    "k_dpm_2": "DPM2", "dpm_2": "DPM2", "kdpm_2": "DPM2", "k_dpm_2_a": "DPM2 a", "dpm_2_ancestral": "DPM2 a",
-    "k_dpm_2_ancestral": "DPM2 a", "kdpm_2_a": "DPM2 a", "dpmpp_2m": "DPM++ 2M", "k_dpmpp_2m": "DPM++ 2M",
-    "dpmpp_2m_sde": "DPM++ 2M SDE", "dpmpp_2m_sde_gpu": "DPM++ 2M SDE", "k_dpmpp_2m_sde": "DPM++ 2M SDE",
-    "dpmpp_3m_sde": "DPM++ 3M SDE", "dpmpp_3m_sde_gpu": "DPM++ 3M SDE", "dpmpp_sde": "DPM++ SDE",
-    "dpmpp_sde_gpu": "DPM++ SDE", "k_dpmpp_sde": "DPM++ SDE", "dpmpp_2s_ancestral": "DPM++ 2S a",
-    "k_dpmpp_2s_ancestral": "DPM++ 2S a", "k_dpmpp_2s_a": "DPM++ 2S a", "ddim": "DDIM", "plms": "PLMS",
-    "pndm": "PLMS", "uni_pc": "UniPC", "unipc": "UniPC", "deis": "DEIS", "ddpm": "DDPM", "lcm": "LCM",
-}
-
-
 @dataclass(frozen=True)
 class ResolvedSampler:
     spec: SchedulerSpec
@@ -180,11 +167,8 @@ def resolve_sampler(name: str, schedule_type: str | None = AUTOMATIC) -> Resolve
 def _schedule_label(raw: str) -> str | None:
     if raw.lower() in (s.lower() for s in DEFAULT_SCHEDULE_TYPES):
         return AUTOMATIC
-    simplified = raw.lower().replace("_", " ")
-    for label, schedule in SCHEDULE_TYPES.items():
-        if simplified in (label.lower(), schedule.comfy_name.replace("_", " ")):
-            return label
-    return None
+    label = names.schedule_label(raw)  # ComfyUI's, Stability Matrix's, ... spellings
+    return label if label in SCHEDULE_TYPES else None
 
 
 def canonical_sampler(sampler: str, schedule_type: str | None = None) -> tuple[str, str]:
@@ -195,29 +179,28 @@ def canonical_sampler(sampler: str, schedule_type: str | None = None) -> tuple[s
 
 
 def _canonical(raw: str) -> str | None:
+    """Our key for a sampler name: ours (any case), or how another studio spells it (metadata/names.py)."""
     raw = raw.strip()
-    if raw in SCHEDULERS:
-        return raw
     lowered = {name.lower(): name for name in SCHEDULERS}
     if raw.lower() in lowered:
         return lowered[raw.lower()]
-    key = raw.lower().replace(" ", "_").replace("-", "_")
-    for suffix, extra in (("_karras", " Karras"), ("_ka", " Karras"), ("_k", " Karras"), ("", "")):
-        if key.endswith(suffix) and key[: len(key) - len(suffix)] in ALIASES:
-            name = ALIASES[key[: len(key) - len(suffix)]] + extra
-            if name in SCHEDULERS:
-                return name
-    return None
+    foreign = names.to_a1111(raw)
+    if foreign.schedule_type not in (AUTOMATIC, None):
+        combined = f"{foreign.sampler} {foreign.schedule_type}"
+        return combined if combined in SCHEDULERS else None
+    return foreign.sampler if foreign.sampler in SCHEDULERS else None
 
 
 def a1111_sampler_fields(sampler: str, schedule_type: str | None = AUTOMATIC) -> dict[str, str]:
-    """{"Sampler": ..., "Schedule type": ...} as A1111 1.10 writes them: the schedule actually used, or
-    "Automatic" for samplers that take none."""
+    """{"Sampler": ..., "Schedule type": ...} as A1111 1.10 writes them: the schedule the sampler used when it
+    is a named one, "Automatic" when the sampler ran on its own plain default (Euler a, DDIM, ...)."""
     try:
         resolved = resolve_sampler(sampler, schedule_type)
     except InvalidRequest:
         return {"Sampler": str(sampler), "Schedule type": str(schedule_type or AUTOMATIC)}
-    return {"Sampler": resolved.name, "Schedule type": resolved.schedule or AUTOMATIC}
+    plain = resolved.schedule is None or (resolved.schedule == resolved.spec.automatic == "Uniform"
+                                          and _schedule_label((schedule_type or "").strip()) == AUTOMATIC)
+    return {"Sampler": resolved.name, "Schedule type": AUTOMATIC if plain else resolved.schedule}
 
 
 def register_scheduler(name: str, cls: type, *, suggested_steps: int = 20, max_steps: int = 150,

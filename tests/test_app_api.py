@@ -108,7 +108,8 @@ def test_png_info_reads_an_automatic1111_png(studio, tmp_path):
     assert parameters == text
     assert settings["prompt"] == "a watercolor fox in a birch forest"
     assert settings["negative_prompt"] == "blurry, lowres"
-    assert (settings["scheduler"], settings["steps"], settings["guidance_scale"]) == ("DPM++ 2M Karras", 30, 7.0)
+    assert (settings["scheduler"], settings["schedule_type"]) == ("DPM++ 2M", "Karras")  # A1111's names
+    assert (settings["steps"], settings["guidance_scale"]) == (30, 7.0)
     assert (settings["width"], settings["height"], settings["seed"]) == (512, 768, 1234567890)
 
 

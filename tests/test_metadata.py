@@ -2,17 +2,19 @@
 and atomic writes."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from pipelines import GenerationRequest
-from pipelines.metadata import (a1111_parameters, parse_parameters, png_text_chunks, quote, read_png_info,
-                                split_parameters)
+from pipelines.metadata import (FileHashes, a1111_parameters, parse_parameters, png_text_chunks, quote,
+                                read_png_info, read_settings, split_parameters)
 from pipelines.outputs import OutputWriter, write_png_atomic
 
 # AUTOMATIC1111's own pattern for the last line (modules/infotext_utils.py).
@@ -43,7 +45,8 @@ def test_saved_png_round_trips_to_the_request(fresh_registry, small_request):
     assert len(A1111_RE.findall(last)) >= 3
     assert "Sampler: DPM++ 2M, Schedule type: Karras" in last
     assert "CFG scale: 6.5" in last and "Seed: 77" in last and "Size: 64x64" in last and "Model: shapes" in last
-    # the A1111 text alone (without our JSON chunk) gives the same fields back, the sampler as A1111's pair
+    assert "Model hash" not in last  # a diffusers folder has no file A1111 or Civitai would hash
+    # the A1111 text alone (without our JSON chunk) gives the same fields back, sampler named the A1111 way
     parsed = parse_parameters(text)
     for field in ("prompt", "negative_prompt", "steps", "guidance_scale", "seed", "width", "height", "model"):
         assert parsed[field] == getattr(request, field), field
@@ -51,31 +54,20 @@ def test_saved_png_round_trips_to_the_request(fresh_registry, small_request):
 
 
 def test_a1111_written_parameters_read_back(tmp_path):
-    info = read_png_info(a1111_png(tmp_path, A1111_TEXT))
-    assert info == {"prompt": "a watercolor fox in a birch forest", "negative_prompt": "blurry, lowres",
-                    "steps": 30, "scheduler": "DPM++ 2M", "schedule_type": "Karras", "guidance_scale": 7.0,
-                    "seed": 1234567890,
-                    "width": 512, "height": 768, "model": "v1-5-pruned-emaonly"}
+    settings = read_settings(a1111_png(tmp_path, A1111_TEXT))
+    assert settings.fields == {"prompt": "a watercolor fox in a birch forest", "negative_prompt": "blurry, lowres",
+                               "steps": 30, "scheduler": "DPM++ 2M", "schedule_type": "Karras",
+                               "guidance_scale": 7.0, "seed": 1234567890, "width": 512, "height": 768,
+                               "model": "v1-5-pruned-emaonly"}
+    assert settings.unknown == {"Model hash": "6ce0161689", "Version": "v1.10.1"}
+    assert settings.source == "AUTOMATIC1111" and settings.notes == ()
 
 
-@pytest.mark.parametrize("sampler, expected", [("DPM++ 2M Karras", ("DPM++ 2M", "Karras")),
-                                               ("DPM++ SDE Karras", ("DPM++ SDE", "Karras")),
-                                               ("LMS Karras", ("LMS", "Karras")),
-                                               ("DPM2 a Karras", ("DPM2 a", "Karras")),
-                                               ("Euler a", ("Euler a", "Uniform"))])
-def test_older_combined_sampler_names_and_no_negative_prompt(sampler, expected):
-    text = f"a cat\nwith a hat\nSteps: 20, Sampler: {sampler}, CFG scale: 7.5, Seed: 5, Size: 512x512"
-    parsed = parse_parameters(text)
-    assert (parsed["scheduler"], parsed["schedule_type"]) == expected
-    assert parsed["prompt"] == "a cat\nwith a hat" and parsed["negative_prompt"] == ""
-    assert parsed["guidance_scale"] == 7.5
-
-
-def test_multi_line_negative_prompt_and_unknown_sampler():
+def test_multi_line_negative_prompt():
     text = "p\nNegative prompt: bad\nworse\nSteps: 5, Sampler: DPM adaptive, CFG scale: 3, Seed: 1"
     prompt, negative, params = split_parameters(text)
     assert (prompt, negative) == ("p", "bad\nworse")
-    assert parse_parameters(text)["scheduler"] == "DPM adaptive"  # kept, so the form can say it is unknown
+    assert parse_parameters(text)["scheduler"] == "DPM adaptive"
 
 
 def test_text_without_a_parameters_line_is_all_prompt():
@@ -95,6 +87,65 @@ def test_values_with_separators_are_json_quoted():
     assert parsed["loras"] == [("style", 0.75), ("other:v2", 1.0)]
 
 
+def test_fields_of_other_features_are_written_and_read_the_a1111_way():
+    fields = {"prompt": "p", "negative_prompt": "", "model": "sd15", "scheduler": "Euler a",
+              "schedule_type": "Automatic", "steps": 20, "guidance_scale": 7.0, "width": 512, "height": 512,
+              "seed": 5, "clip_skip": 2, "variation_seed": 99, "variation_strength": 0.25, "hires_scale": 2.0,
+              "hires_steps": 10, "hires_upscaler": "Latent", "hires_denoising": 0.5}
+    text = a1111_parameters(fields)
+    assert "Clip skip: 2" in text and "Variation seed: 99, Variation seed strength: 0.25" in text
+    assert "Hires upscale: 2, Hires steps: 10, Hires upscaler: Latent, Denoising strength: 0.5" in text
+    assert parse_parameters(text) == fields  # Euler a + Automatic: no Schedule type written, read as Automatic
+    inpaint = {**{k: fields[k] for k in ("prompt", "scheduler", "steps", "seed")}, "denoising_strength": 0.75,
+               "mask_blur": 4, "inpaint_area": "Only masked", "masked_content": "original"}
+    read = parse_parameters(a1111_parameters(inpaint))
+    assert {k: read[k] for k in ("denoising_strength", "mask_blur", "inpaint_area", "masked_content")} == \
+        {"denoising_strength": 0.75, "mask_blur": 4, "inpaint_area": "Only masked", "masked_content": "original"}
+
+
+def test_model_hash_is_a1111s_short_sha256_computed_once_per_file(tmp_path, monkeypatch):
+    from pipelines.metadata import hashes
+
+    checkpoint = tmp_path / "model.safetensors"
+    checkpoint.write_bytes(b"weights" * 100_000)
+    spec = SimpleNamespace(format="single_file", source=str(checkpoint), unet_path=None)
+    calls = []
+    real = hashes.sha256_file
+    monkeypatch.setattr(hashes, "sha256_file", lambda path: calls.append(path) or real(path))
+    file_hashes = FileHashes()
+    assert calls == []  # nothing happens before it is asked for
+    expected = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:10]
+    assert file_hashes.model_fields(spec) == {"Model hash": expected}
+    assert file_hashes.model_fields(spec) == {"Model hash": expected} and len(calls) == 1
+    checkpoint.write_bytes(b"other weights")  # a changed file is hashed again
+    os.utime(checkpoint, ns=(1, 1))
+    assert file_hashes.short(checkpoint) == hashlib.sha256(b"other weights").hexdigest()[:10] and len(calls) == 2
+    assert file_hashes.model_fields(SimpleNamespace(format="diffusers", source=str(tmp_path), unet_path=None)) == {}
+    text = a1111_parameters(GenerationRequest(prompt="p", seed=1), {"Model hash": expected})
+    assert f"Size: 128x128, Model hash: {expected}, Model: shapes," in text  # A1111's order
+
+
+@pytest.fixture(scope="module")
+def shapes_single_file(tmp_path_factory):
+    from dreambooth_support import load_shapes
+
+    from pipelines.checkpoints.export import export_components
+
+    folder = tmp_path_factory.mktemp("single")
+    path = export_components(load_shapes(), folder / "shapes-single.safetensors", dtype="fp32")
+    (folder / "shapes-single.studio.json").write_text(json.dumps({"family": "shapes"}))
+    return path
+
+
+def test_generating_from_a_single_file_writes_its_model_hash(fresh_registry, small_request, shapes_single_file):
+    request = small_request.with_(model=str(shapes_single_file), steps=2)
+    path = fresh_registry.generate(request).paths[0]
+    expected = hashlib.sha256(shapes_single_file.read_bytes()).hexdigest()[:10]
+    settings = read_settings(path)
+    assert f"Model hash: {expected}, Model: " in png_text_chunks(path)["parameters"]
+    assert settings.source == "Diffusion Studio" and settings.fields["model"] == str(shapes_single_file)
+
+
 def test_invokeai_metadata_reads_back(tmp_path):
     info = PngInfo()
     info.add_text("invokeai_metadata", json.dumps({"positive_prompt": "a dog", "negative_prompt": "", "seed": 9,
@@ -103,7 +154,8 @@ def test_invokeai_metadata_reads_back(tmp_path):
     path = tmp_path / "invoke.png"
     Image.new("RGB", (8, 8)).save(path, pnginfo=info)
     parsed = read_png_info(path)
-    assert parsed["scheduler"] == "DPM++ 2M Karras" and parsed["seed"] == 9 and parsed["model"] == "sd-1.5"
+    assert (parsed["scheduler"], parsed["schedule_type"]) == ("DPM++ 2M", "Karras")
+    assert parsed["seed"] == 9 and parsed["model"] == "sd-1.5"
 
 
 def test_png_without_metadata_reads_as_empty(tmp_path):
