@@ -72,6 +72,7 @@ def a1111_parameters(request_like, extra: dict[str, Any] | None = None) -> str:
     params["Seed"] = r.get("seed")
     params["Size"] = f"{r.get('width')}x{r.get('height')}"
     params["Model"] = r.get("model")
+    params["Clip skip"] = r["clip_skip"] if r.get("clip_skip", 1) != 1 else None  # A1111 writes it when not 1
     if r.get("loras"):
         params["Loras"] = ", ".join(f"{path}:{_number(weight)}" for path, weight in r["loras"])
     for k, adapter in enumerate(r.get("adapters") or ()):
@@ -124,6 +125,8 @@ def parse_parameters(text: str) -> dict[str, Any]:
         out["width"], out["height"] = int(size.group(1)), int(size.group(2))
     if params.get("Model"):
         out["model"] = params["Model"]
+    if "Clip skip" in params:
+        out["clip_skip"] = int(params["Clip skip"])
     if params.get("Loras"):
         pairs = [item.strip().rsplit(":", 1) for item in params["Loras"].split(",") if item.strip()]
         out["loras"] = [(path, float(weight)) for path, weight in pairs]
