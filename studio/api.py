@@ -38,6 +38,7 @@ def add_endpoints(registry, shared) -> None:
             "num_images": gr.Number(value=1, precision=0, label="num_images"),
             # "KEY_OR_PATH:WEIGHT" strings (weight 1 when left out); last, so positional callers keep working
             "loras": gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True, label="loras"),
+            "clip_skip": gr.Number(value=1, precision=0, label="clip_skip"),  # new parameters go last
         }
         images = gr.Gallery(format="png", label="images")
         info = gr.JSON(label="info")
@@ -45,14 +46,16 @@ def add_endpoints(registry, shared) -> None:
 
     @GPU(duration=120)
     def txt2img(prompt, negative_prompt, model, scheduler, steps, guidance_scale, width, height, seed,
-                num_images, loras=None):
+                num_images, loras=None, clip_skip=1):
         """Generate images; returns the PNGs (with their parameters embedded) and their seeds/settings.
-        `loras`: e.g. ["my-lora:0.8", "models/ink.safetensors"] (a key or a path, weight 1 when left out)."""
+        `loras`: e.g. ["my-lora:0.8", "models/ink.safetensors"] (a key or a path, weight 1 when left out).
+        `clip_skip`: AUTOMATIC1111's Clip skip, 1 to 12 (SDXL ignores it, as A1111 does)."""
         with shown_as_gr_error():
             lora_pairs = lora_strings(loras)
         request = checked_request(registry, prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   scheduler=scheduler, steps=steps, guidance_scale=guidance_scale, width=width,
-                                  height=height, seed=seed, num_images=num_images, loras=lora_pairs)
+                                  height=height, seed=seed, num_images=num_images, loras=lora_pairs,
+                                  clip_skip=clip_skip)
         with shown_as_gr_error():
             result = registry.generate(request)
         return gallery_entries(result), result_info(result)

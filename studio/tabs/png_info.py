@@ -50,6 +50,8 @@ def form_updates(registry, form: dict, settings: dict) -> dict:
             updates[form["lora_weight"]] = loras[0][1]
         if len({weight for _, weight in loras}) > 1:
             gr.Warning(f"The image used several LoRA weights; the form has one, set to {loras[0][1]:g}.")
+    if "clip_skip" in form:  # A1111 leaves "Clip skip" out when it is 1
+        updates[form["clip_skip"]] = settings.pop("clip_skip", 1)
     if skipped:
         gr.Warning("Kept the current " + " and ".join(s.split(" ", 1)[0] for s in skipped) + ": "
                    + "; ".join(skipped) + ".")
