@@ -95,6 +95,15 @@ def test_png_info_returns_the_prompt_put_in(studio):
     assert (settings["scheduler"], settings["steps"], settings["seed"]) == ("DDIM", 3, 5)
 
 
+def test_txt2img_takes_clip_skip_last_and_writes_it_as_a1111_does(studio):
+    _, client = studio
+    _, info = client.predict(prompt=PROMPT + " BREAK (white:1.2)", steps=2, width=64, height=64, seed=2,
+                             clip_skip=2, api_name="/txt2img")
+    assert info["request"]["clip_skip"] == 2 and "Clip skip: 2" in info["parameters"][0]
+    _, info = client.predict(PROMPT, "", "shapes", "Euler a", 2, 7.0, 64, 64, 2, 1, [], api_name="/txt2img")
+    assert info["request"]["clip_skip"] == 1 and "Clip skip" not in info["parameters"][0]  # the default
+
+
 def test_png_info_reads_an_automatic1111_png(studio, tmp_path):
     _, client = studio
     text = ("a watercolor fox in a birch forest\nNegative prompt: blurry, lowres\n"
