@@ -130,7 +130,7 @@ class EmbeddingLibrary:
         self.folder = Path(folder) if folder is not None else None
         self._lock = threading.Lock()
         self._paths: dict[str, Path] = {}
-        self._cache: dict[Path, tuple[tuple[float, int], Embedding | EmbeddingError]] = {}
+        self._cache: dict[Path, tuple[tuple[int, int], Embedding | EmbeddingError]] = {}
         self.rescan()
 
     def rescan(self) -> None:
@@ -156,7 +156,7 @@ class EmbeddingLibrary:
             stat = path.stat()
         except OSError as error:
             raise EmbeddingError(f"{path.name}: {error}") from None
-        stamp = (stat.st_mtime, stat.st_size)
+        stamp = (stat.st_mtime_ns, stat.st_size)
         with self._lock:
             cached = self._cache.get(path)
         if cached is None or cached[0] != stamp:

@@ -71,11 +71,11 @@ def build(registry, shared) -> None:
                 steps = steps_slider(limits)
                 guidance_scale = gr.Slider(limits.min_guidance, limits.max_guidance, value=7.0, step=0.5,
                                            label="CFG scale")
-                clip_skip = gr.Slider(1, MAX_CLIP_SKIP, value=1, step=1, label="Clip skip",
-                                      info="text from the N-th last CLIP layer; SDXL ignores it, as A1111 does")
             with gr.Row():
                 width = _size_slider("Width", limits, limits.default_width)
                 height = _size_slider("Height", limits, limits.default_height)
+                clip_skip = gr.Slider(1, MAX_CLIP_SKIP, value=1, step=1, label="Clip skip", min_width=160,
+                                      info="SDXL ignores it, as A1111 does")
             with gr.Row(equal_height=True):
                 seed = gr.Number(value=-1, precision=0, label="Seed", info="-1 = random; ⚄ random, ♻ last seed",
                                  scale=3)
