@@ -27,7 +27,7 @@ import torch
 
 from pipelines.prompts.chunks import Chunk, TokenSpec, chunk_prompt, token_spec
 from pipelines.prompts.embeddings import Embedding, EmbeddingError, EmbeddingLibrary, embedding_widths
-from pipelines.prompts.encoder import layer_count, pooled_output, run_chunk, weighted
+from pipelines.prompts.encoder import chunk_vectors, layer_count, weighted
 from pipelines.prompts.parser import PromptSyntaxError, parse_prompt
 from pipelines.requests import InvalidRequest
 
@@ -150,16 +150,10 @@ def encode_prompts(loaded, prompt: str, negative_prompt: str = "", *, guidance: 
                 padded = chunks + [Chunk() for _ in range(count - len(chunks))]
                 per_chunk = []
                 for k, chunk in enumerate(padded):
-                    if sdxl:
-                        keep = None if encoder.part == "clip_g" and k == 0 else layer_count(encoder.model) - 1
-                        out = run_chunk(encoder.model, chunk, spec, encoder.part, loaded.device, layers=keep)
-                        z = out.hidden_states[-2] if keep is None else out.hidden_states[-1]
-                        if keep is None:
-                            pooled[field] = pooled_output(encoder.model, out)
-                    else:
-                        depth = layer_count(encoder.model) - clip_skip + 1
-                        out = run_chunk(encoder.model, chunk, spec, encoder.part, loaded.device, layers=depth)
-                        z = encoder.model.final_layer_norm(out.hidden_states[-1]) if clip_skip > 1 else out.final
+                    z, pool = chunk_vectors(encoder.model, chunk, spec, encoder.part, loaded.device, sdxl=sdxl,
+                                            clip_skip=clip_skip, pooled=sdxl and encoder.part == "clip_g" and k == 0)
+                    if pool is not None:
+                        pooled[field] = pool
                     per_chunk.append(weighted(z, chunk))
                 outputs[field].append(torch.cat(per_chunk, dim=1))
         dtype = _text_encoders(loaded)[-1].model.dtype

@@ -59,6 +59,20 @@ def pooled_output(encoder, output: ChunkOutput) -> torch.Tensor:
     return encoder.text_projection(pooled)
 
 
+def chunk_vectors(encoder, chunk: Chunk, spec: TokenSpec, part: str, device, *, sdxl: bool, clip_skip: int,
+                  pooled: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One chunk's vectors as the UNet reads them, and SDXL's pooled embedding when `pooled`.
+
+    SD 1.x / 2.x / shapes: the `clip_skip`-th last layer through the final layer norm. SDXL: the penultimate
+    layer as it is (clip skip does not apply); only the pooled embedding needs the last layer."""
+    layers = layer_count(encoder)
+    if sdxl:
+        out = run_chunk(encoder, chunk, spec, part, device, layers=None if pooled else layers - 1)
+        return out.hidden_states[layers - 1], pooled_output(encoder, out) if pooled else None
+    out = run_chunk(encoder, chunk, spec, part, device, layers=layers - clip_skip + 1)
+    return (out.final if clip_skip == 1 else text_model(encoder).final_layer_norm(out.hidden_states[-1])), None
+
+
 def weighted(z: torch.Tensor, chunk: Chunk) -> torch.Tensor:
     """A1111's emphasis: each token's vector times its weight, then the whole chunk rescaled to its old mean.
     A chunk whose weights are all 1 is returned as it is (the rescale would change its last bits)."""
