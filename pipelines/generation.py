@@ -8,14 +8,15 @@ ancestral noise after it), so image k is the same picture alone or in a batch; t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 from PIL import Image
 
-from pipelines import previews
+from pipelines import previews, prompts
 from pipelines.components import LoadedModel, pipeline_class
-from pipelines.requests import GenerationCancelled, GenerationRequest, InvalidRequest, StepUpdate
+from pipelines.prompts import PromptEmbeddings
+from pipelines.requests import GenerationCancelled, GenerationRequest, StepUpdate
 from pipelines.sampling.guided_unet import GuidedUNet
 from pipelines.sampling.loops import SkipImage, run_diffusers_scheduler, run_k_sampler
 from pipelines.sampling.noise_table import NoiseTable
@@ -30,11 +31,6 @@ class RunHooks:
     preview_every: int = 0
     preview_matrix: Callable[[], torch.Tensor] | None = None  # lazily fitted per model
     should_skip: Callable[[], bool] | None = None  # finish the current image now, go on with the next
-
-
-@dataclass(frozen=True)
-class PromptEmbeddings:
-    kwargs: dict[str, Any]  # prompt_embeds, negative_prompt_embeds (+ the pooled ones for SDXL)
 
 
 def build_pipeline(loaded: LoadedModel, scheduler=None, adapter=None):
@@ -55,43 +51,11 @@ def uses_guidance(loaded: LoadedModel, guidance_scale: float) -> bool:
     return guidance_scale > 1.0 and getattr(loaded.components["unet"].config, "time_cond_proj_dim", None) is None
 
 
-def check_prompt_lengths(loaded: LoadedModel, request: GenerationRequest) -> None:
-    """CLIP reads a fixed number of tokens; a longer prompt would be cut silently, so it is refused."""
-    pairs = [("tokenizer", "text_encoder"), ("tokenizer_2", "text_encoder_2")]
-    for tokenizer_name, encoder_name in pairs:
-        tokenizer, encoder = loaded.components.get(tokenizer_name), loaded.components.get(encoder_name)
-        if tokenizer is None:
-            continue
-        window = getattr(getattr(encoder, "config", None), "max_position_embeddings", None) or 77
-        limit = min(int(min(tokenizer.model_max_length, window)), window) - 2  # minus start and end tokens
-        for field_name in ("prompt", "negative_prompt"):
-            text = getattr(request, field_name)
-            with loaded.text_lock:
-                count = len(tokenizer(text, truncation=False, add_special_tokens=False).input_ids)
-            if count > limit:
-                raise InvalidRequest(field_name, f"is {count} tokens long; {loaded.spec.key!r} reads at most "
-                                     f"{limit} tokens, so the rest would be ignored: shorten it")
-
-
-def encode_prompts(loaded: LoadedModel, request: GenerationRequest) -> PromptEmbeddings:
-    """Text encoding, serialised per model: the fast CLIP tokenizer must not be used by two threads."""
-    pipe = build_pipeline(loaded)
-    guidance = uses_guidance(loaded, request.guidance_scale)
-    with loaded.text_lock, torch.inference_mode():
-        if loaded.family == "sdxl":
-            pos, neg, pooled, neg_pooled = pipe.encode_prompt(
-                prompt=request.prompt, device=loaded.device, num_images_per_prompt=1,
-                do_classifier_free_guidance=guidance, negative_prompt=request.negative_prompt or None)
-            kwargs = {"prompt_embeds": pos, "pooled_prompt_embeds": pooled}
-            if guidance:
-                kwargs.update(negative_prompt_embeds=neg, negative_pooled_prompt_embeds=neg_pooled)
-        else:
-            pos, neg = pipe.encode_prompt(request.prompt, loaded.device, 1, guidance,
-                                          negative_prompt=request.negative_prompt or None)
-            kwargs = {"prompt_embeds": pos}
-            if guidance:
-                kwargs["negative_prompt_embeds"] = neg
-    return PromptEmbeddings(kwargs)
+def encode_prompts(loaded: LoadedModel, request: GenerationRequest, embedding_library=None) -> PromptEmbeddings:
+    """A1111-style prompts (weights, BREAK, any length, textual inversion, clip skip): see pipelines/prompts."""
+    return prompts.encode_prompts(loaded, request.prompt, request.negative_prompt,
+                                  guidance=uses_guidance(loaded, request.guidance_scale),
+                                  clip_skip=request.clip_skip, embeddings=embedding_library)
 
 
 def _pair(kwargs: dict, name: str, guided: bool) -> torch.Tensor:
@@ -210,12 +174,14 @@ def denoise_one(loaded: LoadedModel, request: GenerationRequest, sampler: Resolv
 
 
 def run_images(loaded: LoadedModel, request: GenerationRequest, seeds: list[int], hooks: RunHooks, *,
-               adapter=None, conditions: list[Image.Image] | None = None) -> list[Image.Image]:
-    """Denoise and decode one image per seed. The caller holds the model's weights lock."""
+               adapter=None, conditions: list[Image.Image] | None = None,
+               embedding_library=None) -> list[Image.Image]:
+    """Denoise and decode one image per seed. The caller holds the model's weights lock.
+    `embedding_library`: the textual-inversion embeddings the prompts may name (pipelines.prompts)."""
     sampler = resolve_sampler(request.scheduler, request.schedule_type)
     _Progress(request, hooks, 0).check_stop()
-    template = conditioning(loaded, request, encode_prompts(loaded, request), adapter=adapter,
-                            conditions=conditions)
+    template = conditioning(loaded, request, encode_prompts(loaded, request, embedding_library),
+                            adapter=adapter, conditions=conditions)
     images = []
     for k, seed in enumerate(seeds):
         progress = _Progress(request, hooks, k)

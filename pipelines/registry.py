@@ -17,12 +17,16 @@ from typing import Callable
 from pipelines.catalog import DEFAULT_MODEL, Limits, LoraSpec, ModelSpec, builtin_specs
 from pipelines.components import LoadedModel, LRUCache, ModelNotAvailable, load_components
 from pipelines.devices import choose_device
-from pipelines.generation import RunHooks, check_prompt_lengths, run_images
+from pipelines.generation import RunHooks, run_images
 from pipelines.metadata import FileHashes
 from pipelines.model_scan import scan_models_dir, spec_for_path
 from pipelines.outputs import OutputWriter
+from pipelines.prompts import EmbeddingLibrary, check_prompts, embedding_widths
 from pipelines.requests import GeneratedImage, GenerationRequest, GenerationResult, InvalidRequest, StepUpdate
 from pipelines.validation import validate_request
+
+
+EMBEDDINGS_FOLDER = "embeddings"  # inside the models folder
 
 
 class PipelineRegistry:
@@ -43,6 +47,7 @@ class PipelineRegistry:
         self._loras: dict[str, LoraSpec] = {}
         self._depth = None
         self._lora_cache = None
+        self.embeddings = EmbeddingLibrary(self.models_dir / EMBEDDINGS_FOLDER if self.models_dir else None)
         self.refresh()
 
     # ---- catalog -------------------------------------------------------------------------------
@@ -53,6 +58,7 @@ class PipelineRegistry:
         catalog.update({k: v for k, v in found.items() if k not in catalog})
         with self._catalog_lock:
             self._catalog, self._loras = catalog, loras
+        self.embeddings.rescan()
 
     def model_names(self) -> list[str]:
         with self._catalog_lock:
@@ -61,6 +67,13 @@ class PipelineRegistry:
     def lora_names(self) -> list[str]:
         with self._catalog_lock:
             return list(self._loras)
+
+    def embedding_names(self, family: str | None = None) -> list[str]:
+        """Textual-inversion embeddings in `models/embeddings/` (a prompt uses one by naming it); with a
+        family, only those whose vectors fit its text encoders."""
+        if family is None:
+            return self.embeddings.names()
+        return self.embeddings.with_widths(embedding_widths(family))
 
     def lora_info(self, key: str) -> LoraSpec:
         with self._catalog_lock:
@@ -119,8 +132,9 @@ class PipelineRegistry:
         for key, _ in request.loras:
             self.lora_info(key)  # an unknown LoRA is refused before any work
         # Loads the model when needed (an absent one raises ModelNotAvailable with the download command);
-        # the prompt length is counted with the model's own tokenizer.
-        check_prompt_lengths(self.load(request.model), request)
+        # the prompts are read with the model's own tokenizer (weights, embeddings, clip skip depth).
+        check_prompts(self.load(request.model), request.prompt, request.negative_prompt,
+                      clip_skip=request.clip_skip, embeddings=self.embeddings)
         return spec
 
     def generate(self, request: GenerationRequest, on_step: Callable[[StepUpdate], None] | None = None,
@@ -140,7 +154,8 @@ class PipelineRegistry:
             images = self._run_with_loras(loaded, request, seeds, hooks, adapter, adapter_inputs)
         else:
             with loaded.weights.shared():
-                images = run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=adapter_inputs)
+                images = run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=adapter_inputs,
+                                    embedding_library=self.embeddings)
         items = []
         extra = self.file_hashes.model_fields(spec) if self.save_outputs else {}
         for image, seed in zip(images, seeds):
@@ -159,7 +174,8 @@ class PipelineRegistry:
         # A LoRA changes the shared UNet/text encoder while active: no other run may use them meanwhile.
         with loaded.weights.exclusive():
             with lora_scope(dict(loaded.components), paths, cache=self._lora_cache):
-                return run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=conditions)
+                return run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=conditions,
+                                  embedding_library=self.embeddings)
 
     def compare(self, request: GenerationRequest, schedulers: list[str] | None = None,
                 steps_values: list[int] | None = None, guidance_values: list[float] | None = None, **kwargs):

@@ -46,6 +46,7 @@ class GenerationRequest:
     adapters: tuple[AdapterInput, ...] = ()
     adapter_conditioning_factor: float = 1.0  # SDXL adapters only: fraction of steps that use the condition
     loras: tuple[tuple[str, float], ...] = ()  # (path or key, weight)
+    clip_skip: int = 1  # A1111's "Clip skip": text from the N-th last CLIP layer (SDXL ignores it, as A1111 does)
 
     def __post_init__(self):
         # Lists are accepted for convenience and frozen into tuples, so a request can never change.

@@ -11,6 +11,7 @@ from pipelines.schedulers import resolve_sampler
 
 MAX_LORA_WEIGHT = 4.0
 MAX_ADAPTER_WEIGHT = 4.0
+MAX_CLIP_SKIP = 12  # A1111's slider; a model with fewer text-encoder layers allows fewer (pipelines/prompts)
 
 
 def _int(name: str, value, low: int, high: int) -> int:
@@ -73,6 +74,7 @@ def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kin
         raise InvalidRequest("seed", f"must be {seed_range}, got {request.seed!r}")
     if request.seed != -1 and not 0 <= request.seed <= highest:
         raise InvalidRequest("seed", f"must be {seed_range} (with {images} image(s)), got {request.seed}")
+    _int("clip_skip", request.clip_skip, 1, MAX_CLIP_SKIP)
     _float("adapter_conditioning_factor", request.adapter_conditioning_factor, 0.0, 1.0)
     if request.adapter_conditioning_factor != 1.0 and spec.family != "sdxl":
         raise InvalidRequest("adapter_conditioning_factor", "only SDXL adapters take a conditioning factor; "

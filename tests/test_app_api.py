@@ -95,6 +95,15 @@ def test_png_info_returns_the_prompt_put_in(studio):
     assert (settings["scheduler"], settings["steps"], settings["seed"]) == ("DDIM", 3, 5)
 
 
+def test_txt2img_takes_clip_skip_last_and_writes_it_as_a1111_does(studio):
+    _, client = studio
+    _, info = client.predict(prompt=PROMPT + " BREAK (white:1.2)", steps=2, width=64, height=64, seed=2,
+                             clip_skip=2, api_name="/txt2img")
+    assert info["request"]["clip_skip"] == 2 and "Clip skip: 2" in info["parameters"][0]
+    _, info = client.predict(PROMPT, "", "shapes", "Euler a", 2, 7.0, 64, 64, 2, 1, [], api_name="/txt2img")
+    assert info["request"]["clip_skip"] == 1 and "Clip skip" not in info["parameters"][0]  # the default
+
+
 def test_png_info_reads_an_automatic1111_png(studio, tmp_path):
     _, client = studio
     text = ("a watercolor fox in a birch forest\nNegative prompt: blurry, lowres\n"
@@ -197,7 +206,7 @@ def test_refresh_updates_every_model_and_lora_picker(studio):
 def test_live_txt2img_streams_progress_then_the_images(studio):
     _, client = studio
     # The UI's own endpoint takes every widget of the form: the LoRA picker (none, weight 1), the schedule type.
-    job = client.submit(PROMPT, "", "shapes", "Euler a", 6, 7.0, 128, 128, 3, 1, [], 1.0, "Automatic",
+    job = client.submit(PROMPT, "", "shapes", "Euler a", 6, 7.0, 128, 128, 3, 1, [], 1.0, "Automatic", 1,
                         api_name="/txt2img_live")
     gallery, info, progress = job.result(timeout=120)
     updates = job.outputs()
@@ -213,7 +222,7 @@ def test_live_txt2img_applies_the_lora_picker(studio):
     registry, client = studio
     shapes_lora_file(registry.models_dir / "picked.safetensors", seed=8)
     registry.refresh()
-    job = client.submit(PROMPT, "", "shapes", "Euler a", 2, 7.0, 64, 64, 3, 1, ["picked"], 0.5, "Automatic",
+    job = client.submit(PROMPT, "", "shapes", "Euler a", 2, 7.0, 64, 64, 3, 1, ["picked"], 0.5, "Automatic", 1,
                         api_name="/txt2img_live")
     _, info, _ = job.result(timeout=120)
     assert 'Loras: "picked:0.5"' in info
@@ -224,7 +233,7 @@ def test_stop_ends_the_run_in_the_worker(studio):
     registry.run_ended.clear()
     ended_before = len(registry.endings)
     job = client.submit(PROMPT, "", "shapes", "Euler a", LONG_RUN_STEPS, 7.0, 128, 128, 1, 1, [], 1.0,
-                        "Automatic", api_name="/txt2img_live")
+                        "Automatic", 1, api_name="/txt2img_live")
     # Wait for the first preview: the run is then under way in its worker thread.
     for update in job:
         if isinstance(update[0], list) and update[0] and update[0][0]["caption"].startswith("step"):

@@ -65,6 +65,7 @@ def test_generate_refuses_bad_input_with_one_line(tmp_path, args, words):
     (["generate", "--prompt", PROMPT, "--num-images", "9"], ["num_images", "1 to 8"]),
     (["generate", "--prompt", PROMPT, "--model", "no-such-model"], ["model", "no-such-model", "shapes"]),
     (["generate", "--prompt", PROMPT, "--steps", "many"], ["--steps", "many"]),
+    (["generate", "--prompt", PROMPT, "--clip-skip", "13"], ["clip_skip", "1 to 12"]),
     (["generate", "--prompt", PROMPT, "--device", "warp-drive"], ["device", "warp-drive"]),
     (["generate"], ["--prompt"]),
     ([], ["COMMAND"]),
@@ -82,6 +83,17 @@ def test_bad_input_is_one_line_and_a_non_zero_status(tmp_path, monkeypatch, caps
     captured = capsys.readouterr()
     assert_one_line_error(subprocess.CompletedProcess(args, status, captured.out, captured.err), *words)
     assert not list(tmp_path.rglob("*.png"))
+
+
+def test_generate_takes_a_clip_skip(tmp_path):
+    from studio.commands.common import make_registry
+    from studio.commands.generate import request_from_args
+
+    args = build_parser().parse_args(["generate", "--prompt", PROMPT, "--clip-skip", "2",
+                                      "--models-dir", str(tmp_path / "models")])
+    assert request_from_args(args, make_registry(args)).clip_skip == 2
+    args = build_parser().parse_args(["generate", "--prompt", PROMPT, "--models-dir", str(tmp_path / "models")])
+    assert request_from_args(args, make_registry(args)).clip_skip == 1
 
 
 def sampler_rows(text: str) -> dict[str, tuple[str, str]]:

@@ -30,7 +30,7 @@ def test_form_fields_are_request_fields():
 @pytest.mark.parametrize("name, value", [
     ("steps", 20.5), ("steps", None), ("width", "wide"), ("height", ""), ("num_images", True),
     ("seed", 1.5), ("seed", -7), ("guidance_scale", "strong"), ("guidance_scale", float("nan")),
-    ("model", ""), ("scheduler", None), ("prompt", 42),
+    ("model", ""), ("scheduler", None), ("prompt", 42), ("clip_skip", 1.5),
 ])
 def test_bad_widget_value_is_refused_naming_its_field(name, value):
     with pytest.raises(InvalidRequest) as caught:
@@ -51,6 +51,7 @@ def test_missing_prompt_and_unknown_field_are_errors():
 @pytest.mark.parametrize("name, value, allowed", [
     ("width", 100, "multiple of 8"), ("height", 1024, "64 to 256"), ("steps", 0, "1 to"),
     ("scheduler", "Bogus", "Euler a"), ("model", "no-such-model", "shapes"), ("num_images", 9, "1 to 8"),
+    ("clip_skip", 0, "1 to 12"), ("clip_skip", 13.0, "1 to 12"), ("clip_skip", 4, "1 to 3 for 'shapes'"),
 ])
 def test_checked_request_shows_engine_range_as_gr_error(registry, name, value, allowed):
     with pytest.raises(gr.Error) as caught:
@@ -61,6 +62,13 @@ def test_checked_request_shows_engine_range_as_gr_error(registry, name, value, a
 
 def test_checked_request_accepts_good_values(registry):
     assert checked_request(registry, **WIDGET_VALUES).steps == 25
+    assert checked_request(registry, **WIDGET_VALUES, clip_skip=2.0).clip_skip == 2  # a Slider's float
+
+
+def test_png_settings_set_clip_skip_and_its_absence_means_one(registry):
+    form = {name: f"<{name} widget>" for name in (*FORM_FIELDS, "clip_skip")}
+    assert form_updates(registry, form, {"prompt": "x", "clip_skip": 2})["<clip_skip widget>"] == 2
+    assert form_updates(registry, form, {"prompt": "x"})["<clip_skip widget>"] == 1  # A1111 omits "Clip skip: 1"
 
 
 def test_number_lists_for_the_compare_axes():

@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]",
                         help="a LoRA (key from `models`, folder or .safetensors file), weight 1.0 unless given; "
                              "repeat for several")
+    parser.add_argument("--clip-skip", type=int, default=DEFAULTS.clip_skip, metavar="N",
+                        help="AUTOMATIC1111's Clip skip: read the prompt from the N-th last text-encoder layer "
+                             f"(1 to 12; default: {DEFAULTS.clip_skip}; SDXL ignores it, as A1111 does)")
     parser.add_argument("--allow-ckpt", action="store_true",
                         help="allow a pickled .ckpt model (read weights-only; off by default: pickles can run code)")
     add_adapter_arguments(parser)
@@ -52,7 +55,7 @@ def request_from_args(args: argparse.Namespace, registry) -> GenerationRequest:
         width=args.width if args.width is not None else limits.default_width,
         height=args.height if args.height is not None else limits.default_height,
         seed=args.seed, num_images=args.num_images, loras=[parse_lora_spec(text) for text in args.lora],
-        **adapter_fields(args))
+        clip_skip=args.clip_skip, **adapter_fields(args))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -106,6 +106,8 @@ def form_updates(registry, form: dict, settings: dict) -> dict:
             skipped.append(f"sampler {scheduler!r} is not available")
             settings.pop("scheduler")
             settings.pop("schedule_type", None)
+    if "clip_skip" in form:  # A1111 leaves "Clip skip" out when it is 1
+        settings.setdefault("clip_skip", 1)
     values, _, messages = form_values(settings, form)
     for message in messages:
         gr.Warning(message)

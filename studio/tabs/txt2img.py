@@ -4,6 +4,8 @@ from __future__ import annotations
 import gradio as gr
 
 from pipelines.requests import InvalidRequest
+from pipelines.validation import MAX_CLIP_SKIP
+from studio.embedding_widgets import embedding_pickers, wire_embedding_pickers
 from studio.results import done_html, gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
 from studio.widgets import (checked_request, hint_steps_for, lora_picker, model_dropdown, schedule_dropdown,
@@ -55,6 +57,7 @@ def build(registry, shared) -> None:
             prompt = gr.Textbox(label="Prompt", lines=3, placeholder=EXAMPLE_PROMPTS[0], autofocus=True)
             negative_prompt = gr.Textbox(label="Negative prompt", lines=2,
                                          placeholder="what the image should not show")
+            embeddings = embedding_pickers(registry, shared.default_model)
             with gr.Row():
                 generate_button = gr.Button("Generate", variant="primary", scale=3)
                 stop_button = gr.Button("Stop", variant="stop", scale=1)
@@ -72,6 +75,8 @@ def build(registry, shared) -> None:
             with gr.Row():
                 width = _size_slider("Width", limits, limits.default_width)
                 height = _size_slider("Height", limits, limits.default_height)
+                clip_skip = gr.Slider(1, MAX_CLIP_SKIP, value=1, step=1, label="Clip skip", min_width=160,
+                                      info="SDXL ignores it, as A1111 does")
             with gr.Row(equal_height=True):
                 seed = gr.Number(value=-1, precision=0, label="Seed", info="-1 = random; ⚄ random, ♻ last seed",
                                  scale=3)
@@ -90,7 +95,7 @@ def build(registry, shared) -> None:
     form = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "scheduler": scheduler,
             "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height,
             "seed": seed, "num_images": num_images, "loras": loras, "lora_weight": lora_weight,
-            "schedule_type": schedule_type}
+            "schedule_type": schedule_type, "clip_skip": clip_skip}
     shared.txt2img_form.update(form)
     shared.refresh_buttons.append(refresh_button)
 
@@ -107,6 +112,7 @@ def build(registry, shared) -> None:
                       api_name="txt2img_live", api_visibility="undocumented", **shared.generation_options())
     stop_with(stop_button, run_event, progress)
     hint_steps_for(scheduler, steps)
+    wire_embedding_pickers(registry, embeddings, (prompt, negative_prompt), model, refresh_button)
 
     random_seed.click(lambda: -1, outputs=seed, queue=False, api_visibility="private")
 
