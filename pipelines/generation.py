@@ -14,6 +14,7 @@ from PIL import Image
 
 from pipelines import previews
 from pipelines.components import LoadedModel, pipeline_class
+from pipelines.noise import initial_latents
 from pipelines.requests import GenerationCancelled, GenerationRequest, InvalidRequest, StepUpdate
 from pipelines.schedulers import build_scheduler
 
@@ -24,6 +25,9 @@ class RunHooks:
     should_stop: Callable[[], bool] | None = None
     preview_every: int = 0
     preview_matrix: Callable[[], torch.Tensor] | None = None  # lazily fitted per model
+    # Skip (A1111's): true ends the current image now; it is asked again for the next, so true once per skip
+    should_skip: Callable[[], bool] | None = None
+    on_image: Callable[[int, Image.Image, int | None], None] | None = None  # (index, image, skipped at step)
 
 
 @dataclass(frozen=True)
@@ -87,20 +91,36 @@ def encode_prompts(loaded: LoadedModel, pipe, request: GenerationRequest) -> Pro
     return PromptEmbeddings(kwargs)
 
 
+class _Skipped(Exception):
+    """Raised out of a legacy callback to end one image's sampling early, carrying its latents."""
+
+    def __init__(self, latents: torch.Tensor):
+        super().__init__("skipped")
+        self.latents = latents
+
+
 class _Progress:
     """Turns the pipeline's per-timestep callbacks into StepUpdates over the whole request."""
 
-    def __init__(self, request: GenerationRequest, hooks: RunHooks, image_index: int):
+    def __init__(self, request: GenerationRequest, hooks: RunHooks, image_index: int, images: int):
         self.request, self.hooks = request, hooks
         self.offset = image_index * request.steps
-        self.total = request.num_images * request.steps
+        self.total = images * request.steps
+        self.done = 0
+        self.skipped_at: int | None = None
 
     def check_stop(self):
         if self.hooks.should_stop is not None and self.hooks.should_stop():
             raise GenerationCancelled("generation was stopped")
 
+    def skip_now(self) -> bool:
+        if self.skipped_at is None and self.hooks.should_skip is not None and self.hooks.should_skip():
+            self.skipped_at = self.done
+        return self.skipped_at is not None
+
     def step_done(self, step: int, latents: torch.Tensor):
         """`step` is 1-based within this image."""
+        self.done = step
         if self.hooks.on_step is None:
             return
         overall = self.offset + min(step, self.request.steps)
@@ -117,29 +137,41 @@ class _Progress:
         order = getattr(pipe.scheduler, "order", 1)
         if i == pipe.num_timesteps - 1 or (i + 1) % order == 0:
             self.step_done(i // order + 1, callback_kwargs["latents"])
+            if self.skip_now():
+                pipe._interrupt = True  # the loop runs no more steps and returns the latents it has
         return {}
 
     # legacy callback(step, t, latents) of the adapter pipelines, called once per step
     def legacy(self, step, t, latents):
         self.check_stop()
         self.step_done(step + 1, latents)
+        if self.skip_now():
+            raise _Skipped(latents)  # these pipelines have no interrupt flag
 
 
 def run_images(loaded: LoadedModel, request: GenerationRequest, seeds: list[int], hooks: RunHooks, *,
-               adapter=None, conditions: list[Image.Image] | None = None) -> list[Image.Image]:
-    """Denoise and decode one image per seed. The caller holds the model's weights lock."""
+               adapter=None, conditions: list[Image.Image] | None = None,
+               variation_seeds: list[int] | None = None) -> list[Image.Image]:
+    """Denoise and decode one image per seed (and variation seed, see pipelines/noise.py). The caller
+    holds the model's weights lock."""
     images = []
     embeddings = None
     for k, seed in enumerate(seeds):
-        progress = _Progress(request, hooks, k)
+        progress = _Progress(request, hooks, k, len(seeds))
         progress.check_stop()
         scheduler = build_scheduler(request.scheduler, loaded.base_scheduler_config, noise_seeds=[seed])
         pipe = build_pipeline(loaded, scheduler, adapter)
         if embeddings is None:
             embeddings = encode_prompts(loaded, pipe, request)
+        generator = torch.Generator("cpu").manual_seed(seed)
+        shape = (1, pipe.unet.config.in_channels, request.height // pipe.vae_scale_factor,
+                 request.width // pipe.vae_scale_factor)
+        latents = initial_latents(shape, generator, dtype=embeddings.kwargs["prompt_embeds"].dtype,
+                                  device=loaded.device, variation_seed=variation_seeds[k] if variation_seeds else -1,
+                                  variation_strength=request.variation_strength)
         kwargs = dict(embeddings.kwargs, num_inference_steps=request.steps, guidance_scale=request.guidance_scale,
-                      width=request.width, height=request.height, output_type="latent",
-                      generator=torch.Generator("cpu").manual_seed(seed))
+                      width=request.width, height=request.height, output_type="latent", generator=generator,
+                      latents=latents)
         if adapter is not None:
             weights = [a.weight for a in request.adapters]
             kwargs.update(image=conditions if len(conditions) > 1 else conditions[0],
@@ -150,6 +182,12 @@ def run_images(loaded: LoadedModel, request: GenerationRequest, seeds: list[int]
         else:
             kwargs["callback_on_step_end"] = progress.on_step_end
         with torch.inference_mode():
-            latents = pipe(**kwargs).images
-        images.extend(previews.decode(loaded.components["vae"], latents))
+            try:
+                latents = pipe(**kwargs).images
+            except _Skipped as skipped:
+                latents = skipped.latents
+        image = previews.decode(loaded.components["vae"], latents)[0]
+        images.append(image)
+        if hooks.on_image is not None:
+            hooks.on_image(k, image, progress.skipped_at)
     return images

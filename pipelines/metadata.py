@@ -72,6 +72,9 @@ def a1111_parameters(request_like, extra: dict[str, Any] | None = None) -> str:
     params["Seed"] = r.get("seed")
     params["Size"] = f"{r.get('width')}x{r.get('height')}"
     params["Model"] = r.get("model")
+    if float(r.get("variation_strength") or 0) > 0:  # A1111 writes these only for a variation
+        params["Variation seed"] = r.get("variation_seed")
+        params["Variation seed strength"] = _number(r["variation_strength"])
     if r.get("loras"):
         params["Loras"] = ", ".join(f"{path}:{_number(weight)}" for path, weight in r["loras"])
     for k, adapter in enumerate(r.get("adapters") or ()):
@@ -124,6 +127,9 @@ def parse_parameters(text: str) -> dict[str, Any]:
         out["width"], out["height"] = int(size.group(1)), int(size.group(2))
     if params.get("Model"):
         out["model"] = params["Model"]
+    if "Variation seed" in params and "Variation seed strength" in params:
+        out["variation_seed"] = int(params["Variation seed"])
+        out["variation_strength"] = float(params["Variation seed strength"])
     if params.get("Loras"):
         pairs = [item.strip().rsplit(":", 1) for item in params["Loras"].split(",") if item.strip()]
         out["loras"] = [(path, float(weight)) for path, weight in pairs]
