@@ -38,6 +38,10 @@ def add_endpoints(registry, shared) -> None:
             "num_images": gr.Number(value=1, precision=0, label="num_images"),
             # "KEY_OR_PATH:WEIGHT" strings (weight 1 when left out); last, so positional callers keep working
             "loras": gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True, label="loras"),
+            # runs of num_images each, and seed variations (A1111's Variation seed / strength); last, as above
+            "batch_count": gr.Number(value=1, precision=0, label="batch_count"),
+            "variation_seed": gr.Number(value=-1, precision=0, label="variation_seed"),
+            "variation_strength": gr.Number(value=0.0, label="variation_strength"),
         }
         images = gr.Gallery(format="png", label="images")
         info = gr.JSON(label="info")
@@ -45,17 +49,22 @@ def add_endpoints(registry, shared) -> None:
 
     @GPU(duration=120)
     def txt2img(prompt, negative_prompt, model, scheduler, steps, guidance_scale, width, height, seed,
-                num_images, loras=None):
+                num_images, loras=None, batch_count=1, variation_seed=-1, variation_strength=0.0,
+                request: gr.Request = None):
         """Generate images; returns the PNGs (with their parameters embedded) and their seeds/settings.
-        `loras`: e.g. ["my-lora:0.8", "models/ink.safetensors"] (a key or a path, weight 1 when left out)."""
+        `loras`: e.g. ["my-lora:0.8", "models/ink.safetensors"] (a key or a path, weight 1 when left out).
+        `batch_count` runs of `num_images` make batch_count * num_images images, seeds in order; a
+        `variation_strength` above 0 blends in `variation_seed`'s noise (-1: a random one), as A1111 does."""
         with shown_as_gr_error():
             lora_pairs = lora_strings(loras)
-        request = checked_request(registry, prompt=prompt, negative_prompt=negative_prompt, model=model,
+        checked = checked_request(registry, prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   scheduler=scheduler, steps=steps, guidance_scale=guidance_scale, width=width,
-                                  height=height, seed=seed, num_images=num_images, loras=lora_pairs)
+                                  height=height, seed=seed, num_images=num_images, loras=lora_pairs,
+                                  batch_count=batch_count, variation_seed=variation_seed,
+                                  variation_strength=variation_strength)
         with shown_as_gr_error():
-            result = registry.generate(request)
-        return gallery_entries(result), result_info(result)
+            result = registry.generate(checked, user=shared.user_of(request))
+        return gallery_entries(result, shared.show), result_info(result)
 
     trigger.click(txt2img, inputs_kwargs=form, outputs=[images, info], api_name="txt2img",
                   **shared.generation_options())

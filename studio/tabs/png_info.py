@@ -7,8 +7,11 @@ from PIL import UnidentifiedImageError
 from pipelines import scheduler_names
 from pipelines.metadata import PARAMETERS_KEY, png_text_chunks, read_png_info
 from pipelines.requests import InvalidRequest
+from studio.send_to import Receiver, register_receiver, send_to_buttons
+from studio.widgets import user_error
 
 TITLE = "PNG Info"
+TAB = "png_info"
 NOTHING_FOUND = "No generation parameters found in this image."
 
 
@@ -20,9 +23,9 @@ def read_image_info(image: str | None) -> tuple[str, dict]:
         chunks = png_text_chunks(image)
         settings = read_png_info(image)
     except (UnidentifiedImageError, OSError) as error:
-        raise gr.Error(f"Could not read this file as an image: {error}") from None
+        raise user_error(f"Could not read this file as an image: {error}", title="Cannot read the image") from None
     except (ValueError, InvalidRequest) as error:  # a parameters text that does not parse
-        raise gr.Error(f"The image's parameters could not be read: {error}") from None
+        raise user_error(f"The image's parameters could not be read: {error}", title="Cannot read the image") from None
     text = chunks.get(PARAMETERS_KEY) or "\n\n".join(f"{key}:\n{value}" for key, value in chunks.items())
     return text or NOTHING_FOUND, settings
 
@@ -65,20 +68,14 @@ def build(registry, shared) -> None:
         with gr.Column(scale=1):
             parameters = gr.Textbox(label="Parameters", lines=6, interactive=False, buttons=["copy"])
             settings = gr.JSON(label="Settings", open=True)
-            send = gr.Button("Send to Text to Image", variant="primary")
+            payload = gr.State(None)
+            send_to_buttons(shared, TAB, payload)
 
     def png_info(image):
         """The parameters text stored in a PNG and the settings it describes (request field names)."""
         return read_image_info(image)
 
     image.change(png_info, inputs_kwargs={"image": image}, outputs=[parameters, settings], api_name="png_info")
-
-    form = shared.txt2img_form
-
-    def send_to_txt2img(settings):
-        if not settings:
-            raise gr.Error("Load a PNG with generation parameters first.")
-        return {**form_updates(registry, form, settings), shared.tabs: gr.Tabs(selected="txt2img")}
-
-    send.click(send_to_txt2img, inputs=settings, outputs=[*form.values(), shared.tabs],
-               api_visibility="private")
+    settings.change(lambda path, found: {"image": path, "settings": found} if path else None,
+                    inputs=[image, settings], outputs=payload, queue=False, api_visibility="private")
+    register_receiver(shared, Receiver(TAB, TITLE, [image], lambda sent: {image: sent.get("image")}))
