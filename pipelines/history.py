@@ -30,7 +30,7 @@ class HistoryEntry:
     @property
     def caption(self) -> str:
         seed = self.settings.get("seed")
-        return f"{self.date} · seed {seed}" if seed is not None else self.date
+        return f"seed {seed} · {self.date}" if seed is not None else self.date
 
 
 @dataclass(frozen=True)

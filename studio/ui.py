@@ -33,12 +33,12 @@ SCRIPT = Path(__file__).resolve().parent / "static" / "studio.js"
 CSS = """
 .studio-title h1 { margin-bottom: 0; }
 .studio-subtitle p { margin-top: 0; opacity: 0.75; }
-.studio-progress { position: relative; height: 1.6rem; border-radius: 0.5rem; overflow: hidden;
+.studio-progress { position: relative; min-height: 1.6rem; border-radius: 0.5rem; overflow: hidden;
                    background: var(--block-background-fill); border: 1px solid var(--border-color-primary); }
 .studio-progress-fill { position: absolute; inset: 0 auto 0 0; background: var(--color-accent);
                         opacity: 0.45; transition: width 0.15s linear; }
 .studio-progress-label { position: relative; display: block; text-align: center; line-height: 1.6rem;
-                         font-size: 0.85rem; font-variant-numeric: tabular-nums; }
+                         padding: 0 0.5rem; font-size: 0.85rem; font-variant-numeric: tabular-nums; }
 .studio-tool-button { min-width: 2.6rem !important; max-width: 3rem; }
 .studio-send-to { gap: 0.4rem !important; flex-wrap: wrap; }
 .studio-send-to button { flex: 0 1 auto !important; }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import gradio as gr
 
@@ -176,7 +176,9 @@ def streamed_generation(registry, request: GenerationRequest, *, progress: gr.HT
     clock = StepClock()
     try:
         for update in live_updates(run):
-            if isinstance(update, StepUpdate):
+            if run.stopping:  # the run's own bar says so (a Stop handler's answer could arrive after its end)
+                yield {progress: progress_html(clock.step, clock.total or 1, "Stopping after the current step…")}
+            elif isinstance(update, StepUpdate):
                 clock.update(update.step, update.total)
                 shown = {progress: clock.html(request.steps if images > 1 else None)}
                 if update.preview is not None:
@@ -203,37 +205,45 @@ def ending_with(final: dict, handler: Iterator[dict]) -> Iterator[dict]:
         raise
 
 
+class RunControls(NamedTuple):
+    prepare: Callable
+    ready: Callable[[], dict]  # the run button's update when a run ends
+    busy: Callable[[], dict]  # ... and while it runs
+
+
 def run_controls(shared, tab: str, *, run_button: gr.Button, stop_button: gr.Button, progress: gr.HTML,
-                 skip_button: gr.Button | None = None, run_label: str = "Generate",
-                 stopping_note: str = "Stopping after the current step…"):
-    """Wire Stop (and Skip) of `tab` to the run its browser tab started, and return `prepare`, the first
-    step of the run event: it files the run as queued and disables `run_button` until the run ends.
+                 skip_button: gr.Button | None = None, run_label: str = "Generate"):
+    """Wire Stop (and Skip) of `tab` to the run its browser tab started. Returns RunControls: `prepare`, the
+    first step of the run event (it files the run as queued and disables `run_button`), and the button
+    updates `busy` (what the run's handler shows first) and `ready` (what it shows when it ends).
 
     Stop and Skip are plain, unqueued events with API names `/<tab>_stop` and `/<tab>_skip`, so they act
-    at once, even with the queue full, and only on the caller's own session.
+    at once, even with the queue full, and only on the caller's own session. A running run's own handler
+    shows that it is stopping: an answer from here could reach the page after the run's last word.
     """
-    busy = gr.update(value=f"{run_label} (running…)", interactive=False)
-    ready = gr.update(value=run_label, interactive=True)
+    # Fresh dicts each time: Gradio consumes an update dict as it applies it.
+    def busy() -> dict:
+        return gr.update(value=f"{run_label} (running…)", interactive=False)
+
+    def ready() -> dict:
+        return gr.update(value=run_label, interactive=True)
 
     def prepare(request: gr.Request):
         shared.runs.queued(run_key(request, tab))
-        return busy, progress_html(0, 1, "Queued: waiting for its turn…")
+        return busy(), progress_html(0, 1, "Queued: waiting for its turn…")
 
     def stop(request: gr.Request):
         state = shared.runs.stop(run_key(request, tab))
         if state == "running":
-            return gr.skip(), progress_html(0, 1, stopping_note)
+            return gr.skip(), gr.skip()
         note = "Stopped before it started" if state == "queued" else "Nothing is running"
-        return ready, progress_html(0, 1, note)
+        return ready(), progress_html(0, 1, note)
 
     stop_button.click(stop, outputs=[run_button, progress], queue=False, api_name=f"{tab}_stop",
                       api_visibility="undocumented")
     if skip_button is not None:
-        def skip(request: gr.Request):
-            if shared.runs.skip(run_key(request, tab)):
-                return progress_html(0, 1, "Skipping: this image ends now, the next one follows…")
-            return gr.skip()
+        def skip(request: gr.Request) -> None:
+            shared.runs.skip(run_key(request, tab))  # the image ends at its next step; the bar moves on
 
-        skip_button.click(skip, outputs=progress, queue=False, api_name=f"{tab}_skip",
-                          api_visibility="undocumented")
-    return prepare, ready
+        skip_button.click(skip, queue=False, api_name=f"{tab}_skip", api_visibility="undocumented")
+    return RunControls(prepare, ready, busy)

@@ -76,7 +76,7 @@ def test_each_entry_carries_its_settings_and_parameters(tmp_path):
     assert entry.settings["prompt"] == "small green star, bottom right, white background"
     assert entry.settings["seed"] == 42 and entry.date == "2026-03-07"
     assert entry.parameters.startswith("small green star") and "Seed: 42" in entry.parameters
-    assert entry.caption == "2026-03-07 · seed 42"
+    assert entry.caption == "seed 42 · 2026-03-07"
 
 
 def test_a_png_without_metadata_or_a_broken_one_is_still_listed(tmp_path):

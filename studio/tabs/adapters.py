@@ -119,7 +119,8 @@ def build(registry, shared) -> None:
             maps = gr.Gallery(label="Condition maps used", format="png", columns=2, height=280, object_fit="contain",
                               elem_classes="studio-fit-280",
                               interactive=False)
-            info = gr.Textbox(label="Parameters", lines=4, interactive=False, buttons=["copy"])
+            info = gr.Textbox(label="Parameters", lines=4, interactive=False, buttons=["copy"],
+                              elem_classes="studio-parameters")
 
     form = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "scheduler": scheduler,
             "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height, "seed": seed,
@@ -128,27 +129,29 @@ def build(registry, shared) -> None:
     for index, slot in ((1, slot1), (2, slot2)):
         form.update({f"c{index}_{name}": slot[name] for name in SLOT_FIELDS})
 
-    prepare, ready = run_controls(shared, TAB, run_button=generate_button, stop_button=stop_button,
+    prepare, ready, busy = run_controls(shared, TAB, run_button=generate_button, stop_button=stop_button,
                                   skip_button=skip_button, progress=progress)
 
     @GPU(duration=120)
     def generate(request: gr.Request, **values):
         def run():
+            yield {progress: progress_html(0, 1, "Starting: checking the settings, loading the model…"),
+                   generate_button: busy()}
             checked = _checked(registry, values)
             result, stopped = yield from streamed_generation(
                 registry, checked, progress=progress, gallery=gallery, shared=shared, key=run_key(request, TAB),
                 loading=f"Loading {checked.model} and its adapters…", user=shared.user_of(request))
             if result is None:
-                yield {progress: progress_html(0, 1, "Stopped before it started"), generate_button: ready}
+                yield {progress: progress_html(0, 1, "Stopped before it started"), generate_button: ready()}
                 return
             used = [(image, f"{a.kind} x{a.weight:g}") for image, a in
                     zip(result.items[0].condition_maps, checked.adapters)] if result.items else []
             entries = send_payloads(result, shared.show)
             yield {gallery: gallery_entries(result, shared.show), maps: used, info: summary(result),
-                   progress: done_html(result, stopped), generate_button: ready, payloads: entries,
+                   progress: done_html(result, stopped), generate_button: ready(), payloads: entries,
                    selected: entries[0] if entries else None}
 
-        yield from ending_with({generate_button: ready, progress: progress_html(0, 0, "Ready")}, run())
+        yield from ending_with({generate_button: ready(), progress: progress_html(0, 0, "Ready")}, run())
 
     gr.on([generate_button.click, prompt.submit], prepare, outputs=[generate_button, progress], queue=False,
           api_visibility="private").then(

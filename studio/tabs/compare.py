@@ -76,12 +76,13 @@ def build(registry, shared) -> None:
                                   buttons=["download", "fullscreen"], height=640)
             send_to_buttons(shared, TAB, selected)
             info = gr.Textbox(label="Settings", lines=2, interactive=False)
-    prepare, ready = run_controls(shared, TAB, run_button=compare_button, stop_button=stop_button,
+    prepare, ready, busy = run_controls(shared, TAB, run_button=compare_button, stop_button=stop_button,
                                   progress=progress, run_label="Compare")
 
     @GPU(duration=300)
     def run_comparison(request: gr.Request = None, **values):
         def run():
+            yield {compare_button: busy()}
             cells, row_labels, column_labels = plan(registry, **values)
             images = [[None] * len(column_labels) for _ in row_labels]
             count, seed = len(row_labels) * len(column_labels), cells[0][0].seed
@@ -99,7 +100,7 @@ def build(registry, shared) -> None:
             yield waiting
             job = WorkerRun(work, slots=shared.device_slots)
             if not shared.runs.start(run_key(request, TAB), job):
-                yield {progress: progress_html(0, 1, "Stopped before it started"), compare_button: ready}
+                yield {progress: progress_html(0, 1, "Stopped before it started"), compare_button: ready()}
                 return
             stopped = False
             try:
@@ -122,11 +123,11 @@ def build(registry, shared) -> None:
             base = cells[0][0].to_json_dict()
             done = (f"Stopped: {finished} of {count} images made, seed {seed}" if stopped
                     else f"Done: {count} images, seed {seed}")
-            yield {grid_image: grid, progress: progress_html(0 if stopped else 1, 1, done), compare_button: ready,
+            yield {grid_image: grid, progress: progress_html(0 if stopped else 1, 1, done), compare_button: ready(),
                    info: f"{cells[0][0].prompt}\nSeed: {seed}, model: {cells[0][0].model}",
                    selected: {"image": grid, "settings": base} if grid is not None else None}
 
-        yield from ending_with({compare_button: ready, progress: progress_html(0, 0, "Ready")}, run())
+        yield from ending_with({compare_button: ready(), progress: progress_html(0, 0, "Ready")}, run())
 
     inputs = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "schedulers": schedulers,
               "steps": steps, "guidance_scale": guidance_scale, "seed": seed, "axis": axis,

@@ -86,12 +86,9 @@ def make_config(registry, *, model, files, instance_prompt, class_prompt, prior,
     return config
 
 
-def _status(update, stopping: bool = False) -> str:
+def _status(update) -> str:
     loss = f" - loss {update.loss:.4f}" if update.loss is not None else ""
-    note = f"{update.phase} {update.step}/{update.total}{loss}"
-    if stopping:
-        note = f"stopping: finishing step {update.step} and saving a checkpoint{loss}"
-    return progress_html(update.step, update.total, note)
+    return progress_html(update.step, update.total, f"{update.phase} {update.step}/{update.total}{loss}")
 
 
 def stopped_note(config: TrainConfig) -> str:
@@ -126,14 +123,17 @@ def train_handler(registry, shared=None, key=None, **values):
     try:
         with run:
             for update in run.updates():
-                if update is None:
-                    continue
                 if isinstance(update, DeviceBusy):
                     yield progress_html(0, 1, "Waiting for the device: an earlier run is finishing…"), gr.skip(), gr.skip()
                     continue
-                if update.phase == "training" and update.loss is not None:
+                if update is not None and update.phase == "training" and update.loss is not None:
                     losses.append((update.step, update.loss))
-                yield _status(update, run.stopping), _loss_table(losses), gr.skip()
+                if run.stopping:  # said by the run itself, between steps too (a step can take long)
+                    done = losses[-1][0] if losses else 0
+                    note = f"stopping: finishing step {done + 1} and saving a checkpoint…"
+                    yield progress_html(done, config.steps, note), _loss_table(losses), gr.skip()
+                elif update is not None:
+                    yield _status(update), _loss_table(losses), gr.skip()
     except TrainingStopped:
         note = stopped_note(config)
         gr.Info(note)
@@ -156,7 +156,9 @@ def train_handler(registry, shared=None, key=None, **values):
 def _loss_table(losses: list[tuple[int, float]]):
     import pandas as pd
 
-    return pd.DataFrame(losses, columns=["step", "loss"])
+    # Typed columns: from an empty table the plot would otherwise take the loss for categories (a y axis of
+    # labels in the order they came, not a scale).
+    return pd.DataFrame(losses, columns=["step", "loss"]).astype({"step": "int64", "loss": "float64"})
 
 
 def build(registry, shared) -> None:
@@ -204,17 +206,17 @@ def build(registry, shared) -> None:
                   num_class_images=num_class_images, method=method, steps=steps, learning_rate=learning_rate,
                   resolution=resolution, seed=seed, checkpoint_every=checkpoint_every, name=name,
                   batch_size=batch_size, lora_rank=lora_rank, prior_target=prior_target)
-    prepare, ready = run_controls(shared, TAB, run_button=train, stop_button=stop, progress=status, run_label="Train",
-                                  stopping_note="Stopping: finishing the current step and saving a checkpoint…")
+    prepare, ready, busy = run_controls(shared, TAB, run_button=train, stop_button=stop, progress=status, run_label="Train")
 
     def run_training(request: gr.Request = None, **values):
+        yield gr.skip(), gr.skip(), gr.skip(), busy()
         try:
             for shown in train_handler(registry, shared, run_key(request, TAB), **values):
                 yield (*shown, gr.skip())
         except Exception:
-            yield gr.skip(), gr.skip(), gr.skip(), ready
+            yield gr.skip(), gr.skip(), gr.skip(), ready()
             raise
-        yield gr.skip(), gr.skip(), gr.skip(), ready
+        yield gr.skip(), gr.skip(), gr.skip(), ready()
 
     event = train.click(prepare, outputs=[train, status], queue=False, api_visibility="private").then(
         run_training, inputs_kwargs=inputs, outputs=[status, losses, result, train], api_visibility="private",

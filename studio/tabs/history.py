@@ -34,7 +34,8 @@ def build(registry, shared) -> None:
                                  elem_classes="studio-fit-640",
                                  buttons=["download", "fullscreen"], interactive=False, allow_preview=True)
         with gr.Column(scale=3):
-            parameters = gr.Textbox(label="Parameters", lines=8, interactive=False, buttons=["copy"])
+            parameters = gr.Textbox(label="Parameters", lines=8, interactive=False, buttons=["copy"],
+                              elem_classes="studio-parameters")
             send_to_buttons(shared, TAB, selected)
 
     def show_page(number, request: gr.Request = None):

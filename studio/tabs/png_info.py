@@ -66,7 +66,8 @@ def build(registry, shared) -> None:
             image = gr.Image(label="Drop a PNG here", type="filepath", image_mode=None, format="png",
                              sources=["upload", "clipboard"], height=420)
         with gr.Column(scale=1):
-            parameters = gr.Textbox(label="Parameters", lines=6, interactive=False, buttons=["copy"])
+            parameters = gr.Textbox(label="Parameters", lines=6, interactive=False, buttons=["copy"],
+                                    elem_classes="studio-parameters")
             settings = gr.JSON(label="Settings", open=True)
             payload = gr.State(None)
             send_to_buttons(shared, TAB, payload)

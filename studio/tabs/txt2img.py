@@ -132,7 +132,8 @@ def build(registry, shared) -> None:
                                  elem_classes="studio-fit-620",
                                  buttons=["download", "fullscreen"], interactive=False)
             send_to_buttons(shared, TAB, selected)
-            info = gr.Textbox(label="Parameters", lines=4, interactive=False, buttons=["copy"])
+            info = gr.Textbox(label="Parameters", lines=4, interactive=False, buttons=["copy"],
+                              elem_classes="studio-parameters")
 
     form = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "scheduler": scheduler,
             "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height,
@@ -140,29 +141,31 @@ def build(registry, shared) -> None:
             "batch_count": batch_count, "variation_seed": variation_seed, "variation_strength": variation_strength}
     shared.txt2img_form.update(form)
     shared.refresh_buttons.append(refresh_button)
-    prepare, ready = run_controls(shared, TAB, run_button=generate_button, stop_button=stop_button,
+    prepare, ready, busy = run_controls(shared, TAB, run_button=generate_button, stop_button=stop_button,
                                   skip_button=skip_button, progress=progress)
 
     @GPU(duration=120)
     def generate(request: gr.Request, **values):
         def run():
+            yield {progress: progress_html(0, 1, "Starting: checking the settings, loading the model…"),
+                   generate_button: busy()}
             require_prompt(values.get("prompt"))
             checked = checked_request(registry, **values)
             result, stopped = yield from streamed_generation(
                 registry, checked, progress=progress, gallery=gallery, loading=f"Loading {checked.model}…",
                 shared=shared, key=run_key(request, TAB), user=shared.user_of(request))
             if result is None:
-                yield {progress: progress_html(0, 1, "Stopped before it started"), generate_button: ready}
+                yield {progress: progress_html(0, 1, "Stopped before it started"), generate_button: ready()}
                 return
             entries = send_payloads(result, shared.show)
             update = {gallery: gallery_entries(result, shared.show), info: summary(result),
-                      progress: done_html(result, stopped), generate_button: ready, payloads: entries,
+                      progress: done_html(result, stopped), generate_button: ready(), payloads: entries,
                       selected: entries[0] if entries else None}
             if result.items:
                 update[last_seed] = result.seeds[0]
             yield update
 
-        yield from ending_with({generate_button: ready, progress: progress_html(0, 0, "Ready")}, run())
+        yield from ending_with({generate_button: ready(), progress: progress_html(0, 0, "Ready")}, run())
 
     gr.on([generate_button.click, prompt.submit], prepare, outputs=[generate_button, progress], queue=False,
           api_visibility="private").then(
