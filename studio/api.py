@@ -62,7 +62,7 @@ def add_endpoints(registry, shared) -> None:
                                   height=height, seed=seed, num_images=num_images, loras=lora_pairs,
                                   batch_count=batch_count, variation_seed=variation_seed,
                                   variation_strength=variation_strength)
-        with shown_as_gr_error():
+        with shown_as_gr_error(), shared.device_slots:  # a run left going by a closed tab finishes first
             result = registry.generate(checked, user=shared.user_of(request))
         return gallery_entries(result, shared.show), result_info(result)
 

@@ -250,7 +250,8 @@ def _add_endpoints(registry, shared, limits) -> None:
         request = checked_request(registry, adapters=conditions, loras=lora_pairs,
                                   **{n: values[n] for n in REQUEST_FIELDS})
         try:
-            result = registry.generate(request, user=user)
+            with shared.device_slots:  # a run left going by a closed tab finishes first
+                result = registry.generate(request, user=user)
         except InvalidRequest as error:
             raise user_error(str(error)) from None
         used = list(result.items[0].condition_maps) if result.items else []
