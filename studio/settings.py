@@ -52,8 +52,10 @@ def remember_form(registry, shared, form: dict, restore) -> gr.BrowserState:
             updates.update(restore(registry, form, {k: v for k, v in saved.items() if k in form}))
         return updates
 
-    gr.on([form[name].change for name in names], save, inputs=[state, *form.values()], outputs=state,
-          queue=False, api_visibility="private", show_progress="hidden")
+    # A text box is kept when it loses focus (not at every key press: one request each), the rest on change.
+    triggers = [form[name].blur if isinstance(form[name], gr.Textbox) else form[name].change for name in names]
+    gr.on(triggers, save, inputs=[state, *form.values()], outputs=state, queue=False, api_visibility="private",
+          show_progress="hidden")
     shared.on_load.append((load, [state], list(form.values())))
     return state
 

@@ -162,6 +162,8 @@ def _loss_table(losses: list[tuple[int, float]]):
 
 
 def build(registry, shared) -> None:
+    # The number boxes hand over what was typed (no precision rounding 3.5 to 4, no bounds that Gradio would
+    # refuse without naming the field): make_config and TrainConfig.validate name the field and its range.
     defaults = TrainConfig(model="", images="", instance_prompt="", out="")  # as the CLI's flags have them
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
@@ -174,26 +176,24 @@ def build(registry, shared) -> None:
                 prior = gr.Checkbox(label="Prior preservation", value=False,
                                     info="keep the class itself looking as before")
                 class_prompt = gr.Textbox(label="Class prompt", placeholder="a photo of a dog")
-                num_class_images = gr.Number(label="Class images", value=defaults.num_class_images, precision=0,
-                                             minimum=1)
+                num_class_images = gr.Number(step=1, label="Class images", value=defaults.num_class_images)
             prior_target = gr.Radio(PRIOR_TARGET_CHOICES, value=defaults.prior_target,
                                     label="Class images are trained toward",
                                     info="the model's prediction keeps its answers: use it for the bundled model")
             method = gr.Radio([("LoRA (small, fast)", "lora"), ("Full fine-tune", "full")], value="lora",
                               label="Method")
             with gr.Row():
-                steps = gr.Number(label="Steps", value=defaults.steps, precision=0, minimum=1)
+                steps = gr.Number(step=1, label="Steps", value=defaults.steps)
                 learning_rate = gr.Number(label="Learning rate (0: default)", value=0)
-                resolution = gr.Number(label="Resolution (0: the model's own)", value=0, precision=0)
+                resolution = gr.Number(step=1, label="Resolution (0: the model's own)", value=0)
             with gr.Row():
-                batch_size = gr.Number(label="Batch size", value=defaults.batch_size, precision=0, minimum=1,
+                batch_size = gr.Number(step=1, label="Batch size", value=defaults.batch_size,
                                        info="pictures per step: steadier, and slower per step")
-                lora_rank = gr.Number(label="LoRA rank", value=defaults.lora_rank, precision=0, minimum=1,
+                lora_rank = gr.Number(step=1, label="LoRA rank", value=defaults.lora_rank,
                                       info="room to learn (LoRA only)")
             with gr.Row():
-                seed = gr.Number(label="Seed", value=defaults.seed, precision=0, minimum=0)
-                checkpoint_every = gr.Number(label="Checkpoint every", value=defaults.checkpoint_every, precision=0,
-                                             minimum=1)
+                seed = gr.Number(step=1, label="Seed", value=defaults.seed)
+                checkpoint_every = gr.Number(step=1, label="Checkpoint every", value=defaults.checkpoint_every)
                 name = gr.Textbox(label="Name", value="my-subject", info="saved in the models folder")
             with gr.Row():
                 train = gr.Button("Train", variant="primary", elem_classes="studio-generate")
