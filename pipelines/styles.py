@@ -6,7 +6,6 @@ appended after a comma. The negative prompt is merged the same way.
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -76,10 +75,3 @@ def read_styles_csv(path: str | Path) -> list[Style]:
     with path.open(encoding="utf-8-sig", newline="") as f:
         return styles_from_dicts(csv.DictReader(f))
 
-
-def styles_csv_text(styles: list[Style]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=["name", "prompt", "negative_prompt"])
-    writer.writeheader()
-    writer.writerows(style.to_dict() for style in styles)
-    return out.getvalue()

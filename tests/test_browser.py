@@ -272,10 +272,11 @@ def test_aspect_presets_and_the_swap_button_set_the_size(page):
     choose(page, "Aspect ratio", "16:9 (168x96)")
     width = page.get_by_label("number input for Width").locator("visible=true").first
     height = page.get_by_label("number input for Height").locator("visible=true").first
-    page.wait_for_function("() => document.querySelectorAll('input[aria-label=\"number input for Width\"]')[0].value == '168'")
+    width_is = "() => document.querySelector('input[aria-label=\"number input for Width\"]').value == '{}'"
+    page.wait_for_function(width_is.format(168))
     assert (width.input_value(), height.input_value()) == ("168", "96")
     visible(page, "button:has-text('⇄')").click()
-    page.wait_for_function("() => document.querySelectorAll('input[aria-label=\"number input for Width\"]')[0].value == '96'")
+    page.wait_for_function(width_is.format(96))
     assert (width.input_value(), height.input_value()) == ("96", "168")
 
 

@@ -114,7 +114,8 @@ def build(registry, shared) -> None:
                     elif isinstance(event, StepUpdate):
                         clock.update(event.step, event.total)
                         speed = clock.speed()
-                        label = f"{note(finished)} - step {event.step - steps_before}" + (f" · {speed}" if speed else "")
+                        label = f"{note(finished)} - step {event.step - steps_before}"
+                        label += f" · {speed}" if speed else ""
                         yield {progress: progress_html(event.step, event.total, label)}
                     else:  # still loading: yield, so a closed tab is noticed
                         yield waiting
@@ -144,7 +145,8 @@ def build(registry, shared) -> None:
         if settings.get("model") in registry.model_names():
             updates[model] = settings["model"]
         if settings.get("scheduler") in scheduler_names():
-            updates[schedulers] = [settings["scheduler"], *[s for s in DEFAULT_SCHEDULERS if s != settings["scheduler"]]]
+            chosen = settings["scheduler"]
+            updates[schedulers] = [chosen, *[name for name in DEFAULT_SCHEDULERS if name != chosen]]
         return updates
 
     register_receiver(shared, Receiver(TAB, TITLE, [prompt, negative_prompt, steps, guidance_scale, seed, model,

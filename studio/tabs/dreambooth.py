@@ -124,7 +124,8 @@ def train_handler(registry, shared=None, key=None, **values):
         with run:
             for update in run.updates():
                 if isinstance(update, DeviceBusy):
-                    yield progress_html(0, 1, "Waiting for the device: an earlier run is finishing…"), gr.skip(), gr.skip()
+                    busy_device = progress_html(0, 1, "Waiting for the device: an earlier run is finishing…")
+                    yield busy_device, gr.skip(), gr.skip()
                     continue
                 if update is not None and update.phase == "training" and update.loss is not None:
                     losses.append((update.step, update.loss))
@@ -206,7 +207,8 @@ def build(registry, shared) -> None:
                   num_class_images=num_class_images, method=method, steps=steps, learning_rate=learning_rate,
                   resolution=resolution, seed=seed, checkpoint_every=checkpoint_every, name=name,
                   batch_size=batch_size, lora_rank=lora_rank, prior_target=prior_target)
-    prepare, ready, busy = run_controls(shared, TAB, run_button=train, stop_button=stop, progress=status, run_label="Train")
+    prepare, ready, busy = run_controls(shared, TAB, run_button=train, stop_button=stop, progress=status,
+                                        run_label="Train")
 
     def run_training(request: gr.Request = None, **values):
         yield gr.skip(), gr.skip(), gr.skip(), busy()
