@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -112,6 +113,10 @@ def test_typed_values_reach_the_form_as_typed_and_are_refused_by_name(registry):
         seed = seed_number()
     assert is_field_slider(steps) and steps.get_block_name() == "slider"
     assert (steps.minimum, steps.maximum) == (1, 150)
+    # Gradio rebuilds a session's component from its class when an update changes it: the class must do it
+    rebuilt = type(steps)(minimum=1, maximum=150, value=20)
+    assert rebuilt.preprocess(1000) == 1000
+    assert not (Path(__file__).parent.parent / "studio" / "fields.pyi").exists()  # importing wrote nothing
     assert steps.preprocess(1000) == 1000 and steps.preprocess(3.5) == 3.5  # Gradio's would refuse or round
     assert seed.preprocess(3.5) == 3.5
     base = {"prompt": "a red circle", "model": "shapes", "scheduler": "Euler a", "steps": 20, "guidance_scale": 7,
