@@ -19,7 +19,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="port to listen on (default: 7860)")
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     parser.add_argument("--auth", metavar="USER:PASS", default=env("STUDIO_AUTH"),
-                        help="require this user name and password to open the studio")
+                        help="require this user name and password to open the studio; each user's images are "
+                             "saved in outputs/users/NAME and only they see them in History")
+    parser.add_argument("--shared-gallery", action="store_true",
+                        default=env("STUDIO_SHARED_GALLERY", "").lower() in ("1", "true", "yes"),
+                        help="with --auth: History shows every user's images to everyone")
     parser.add_argument("--model", default=env("STUDIO_MODEL", "shapes"), metavar="KEY|PATH",
                         help="the model selected at start: a key (see `python -m studio models`) or a path")
     parser.add_argument("--models-dir", default=env("STUDIO_MODELS_DIR", "models"), metavar="DIR",
@@ -50,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         registry = PipelineRegistry(models_dir=args.models_dir, outputs_dir=args.outputs_dir,
                                     device=args.device, dtype=args.dtype)
-        demo = build_demo(registry, default_model=args.model, concurrency_limit=args.concurrency)
+        private = bool(args.auth) and not args.shared_gallery  # signed-in users see only their own images
+        demo = build_demo(registry, default_model=args.model, concurrency_limit=args.concurrency,
+                          private_outputs=private, shared_gallery=args.shared_gallery)
         if os.environ.get("SPACES_ZERO_GPU"):
             # ZeroGPU runs each @spaces.GPU call in a forked worker: weights loaded here, before the fork,
             # are shared by every call instead of being reloaded by each one.
@@ -60,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth, show_error=True,
-                **launch_options(registry))
+                **launch_options(registry, private_outputs=private))
     return 0
 
 

@@ -15,6 +15,7 @@ from PIL import Image
 
 from pipelines import previews, prompts
 from pipelines.components import LoadedModel, pipeline_class
+from pipelines.noise import initial_latents
 from pipelines.prompts import PromptEmbeddings
 from pipelines.requests import GenerationCancelled, GenerationRequest, StepUpdate
 from pipelines.sampling.guided_unet import GuidedUNet
@@ -30,7 +31,9 @@ class RunHooks:
     should_stop: Callable[[], bool] | None = None
     preview_every: int = 0
     preview_matrix: Callable[[], torch.Tensor] | None = None  # lazily fitted per model
-    should_skip: Callable[[], bool] | None = None  # finish the current image now, go on with the next
+    # Skip (A1111's): true ends the current image now; it is asked again for the next, so true once per skip
+    should_skip: Callable[[], bool] | None = None
+    on_image: Callable[[int, Image.Image, int | None], None] | None = None  # (index, image, skipped at step)
 
 
 def build_pipeline(loaded: LoadedModel, scheduler=None, adapter=None):
@@ -129,8 +132,9 @@ def latent_shape(loaded: LoadedModel, request: GenerationRequest) -> tuple[int, 
 class _Progress:
     """Turns each image's step callbacks into StepUpdates over the whole request; Stop and Skip."""
 
-    def __init__(self, request: GenerationRequest, hooks: RunHooks, image_index: int):
-        self.request, self.hooks, self.index = request, hooks, image_index
+    def __init__(self, request: GenerationRequest, hooks: RunHooks, image_index: int, images: int):
+        self.request, self.hooks, self.index, self.images = request, hooks, image_index, images
+        self.skipped_at: int | None = None  # the step at which Skip ended this image
 
     def check_stop(self):
         if self.hooks.should_stop is not None and self.hooks.should_stop():
@@ -147,45 +151,49 @@ class _Progress:
             # in the request's steps (a "DDIM" schedule may take a step more or less than asked)
             steps = self.request.steps
             overall = self.index * steps + min(steps, round(step * steps / total))
-            self.hooks.on_step(StepUpdate(step=overall, total=self.request.num_images * steps, preview=preview))
+            self.hooks.on_step(StepUpdate(step=overall, total=self.images * steps, preview=preview))
         if step < total and self.hooks.should_skip is not None and self.hooks.should_skip():
+            self.skipped_at = step
             raise SkipImage()
 
 
 def denoise_one(loaded: LoadedModel, request: GenerationRequest, sampler: ResolvedSampler, template: GuidedUNet,
-                seed: int, on_step) -> torch.Tensor:
-    """The clean latent of one image, from the noise of `seed`."""
+                seed: int, on_step, variation_seed: int = -1) -> torch.Tensor:
+    """The clean latent of one image, from the noise of `seed` (mixed with `variation_seed`'s, A1111's way)."""
     guided = replace(template, step=0)
     generator = torch.Generator("cpu").manual_seed(seed)
     shape = latent_shape(loaded, request)
+    variation = {"variation_seed": variation_seed, "variation_strength": request.variation_strength}
     with torch.inference_mode():
-        if sampler.spec.is_k_sampler:
+        if sampler.spec.is_k_sampler:  # A1111 samples in float32 whatever the UNet's dtype
             table = noise_table(loaded)
             sigmas = sigma_schedule(sampler.schedule, request.steps, table, loaded.family,
                                     drop_penultimate=sampler.spec.drop_penultimate)
-            noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(loaded.device)
+            noise = initial_latents(shape, generator, dtype=torch.float32, device=loaded.device, **variation)
             return run_k_sampler(sampler.spec.function, guided, table, sigmas, noise, generator, seed, on_step)
-        from diffusers.utils.torch_utils import randn_tensor
-
         scheduler = build_scheduler(sampler.name, loaded.base_scheduler_config)
-        latents = randn_tensor(shape, generator=generator, device=loaded.device, dtype=template.dtype)
+        latents = initial_latents(shape, generator, dtype=template.dtype, device=loaded.device, **variation)
         latents = latents * scheduler.init_noise_sigma
         return run_diffusers_scheduler(scheduler, guided, request.steps, latents, generator, on_step)
 
 
 def run_images(loaded: LoadedModel, request: GenerationRequest, seeds: list[int], hooks: RunHooks, *,
-               adapter=None, conditions: list[Image.Image] | None = None,
-               embedding_library=None) -> list[Image.Image]:
-    """Denoise and decode one image per seed. The caller holds the model's weights lock.
-    `embedding_library`: the textual-inversion embeddings the prompts may name (pipelines.prompts)."""
+               adapter=None, conditions: list[Image.Image] | None = None, embedding_library=None,
+               variation_seeds: list[int] | None = None) -> list[Image.Image]:
+    """Denoise and decode one image per seed (and variation seed, see pipelines/noise.py). The caller holds
+    the model's weights lock. `embedding_library`: the textual-inversion embeddings the prompts may name."""
     sampler = resolve_sampler(request.scheduler, request.schedule_type)
-    _Progress(request, hooks, 0).check_stop()
+    _Progress(request, hooks, 0, len(seeds)).check_stop()
     template = conditioning(loaded, request, encode_prompts(loaded, request, embedding_library),
                             adapter=adapter, conditions=conditions)
     images = []
     for k, seed in enumerate(seeds):
-        progress = _Progress(request, hooks, k)
+        progress = _Progress(request, hooks, k, len(seeds))
         progress.check_stop()
-        latents = denoise_one(loaded, request, sampler, template, seed, progress)
-        images.extend(previews.decode(loaded.components["vae"], latents))
+        latents = denoise_one(loaded, request, sampler, template, seed, progress,
+                              variation_seeds[k] if variation_seeds else -1)
+        image = previews.decode(loaded.components["vae"], latents)[0]
+        images.append(image)
+        if hooks.on_image is not None:
+            hooks.on_image(k, image, progress.skipped_at)
     return images

@@ -118,12 +118,12 @@ def compare_requests(request: GenerationRequest, schedulers=None, steps_values=N
 
 def run_grid(registry, grid: list[list[GenerationRequest]], row_labels: list[str], column_labels: list[str],
              on_step: Callable[[StepUpdate], None] | None = None, should_stop: Callable[[], bool] | None = None,
-             preview_every: int = 0, on_cell: Callable[[CellDone], None] | None = None
-             ) -> tuple[Image.Image, list[GenerationResult]]:
+             preview_every: int = 0, on_cell: Callable[[CellDone], None] | None = None,
+             user: str | None = None) -> tuple[Image.Image, list[GenerationResult]]:
     """Make every cell's image, row by row, after checking every cell; returns (labelled grid, results).
 
     on_step gets the progress over the whole grid (steps of all cells); on_cell a CellDone as each image is
-    made; should_stop ends the run (GenerationCancelled) at the next step.
+    made; should_stop ends the run (GenerationCancelled) at the next step. Images are saved as `user`'s.
     """
     cells = [(r, c, cell) for r, row in enumerate(grid) for c, cell in enumerate(row)]
     for _, _, cell in cells:  # every cell is checked before any image is made
@@ -135,8 +135,9 @@ def run_grid(registry, grid: list[list[GenerationRequest]], row_labels: list[str
         def forward(update: StepUpdate, offset=done):
             on_step(StepUpdate(step=offset + update.step, total=total, preview=update.preview))
 
+        options = {"user": user} if user is not None else {}
         result = registry.generate(cell, on_step=forward if on_step else None, should_stop=should_stop,
-                                   preview_every=preview_every)
+                                   preview_every=preview_every, **options)
         images[r][c] = result.images[0]
         results.append(result)
         done += cell.steps

@@ -1,4 +1,5 @@
-"""Saving results: outputs/<YYYY-MM-DD>/<NNNNN>-<seed>.png, written atomically, with metadata.
+"""Saving results: outputs/<YYYY-MM-DD>/<NNNNN>-<seed>.png, written atomically, with metadata; a signed-in
+user's go to outputs/users/<name>/<YYYY-MM-DD>/ (see `user_folder`).
 
 Condition maps fed to adapters are saved beside the image as <NNNNN>-<seed>.cond<k>.png and named in
 its metadata. A failed write leaves nothing behind: each file is written to a temporary name in the
@@ -9,6 +10,7 @@ the same number.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 import re
 import tempfile
@@ -25,6 +27,22 @@ from pipelines.requests import GenerationRequest
 
 NAME_RE = re.compile(r"^(\d{5,})-")
 MAX_NAME_TRIES = 1000
+USERS_DIR = "users"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def user_folder(user: str) -> str:
+    """A folder name for a user name: letters, digits, '_' and '-' only, never empty, '.' or '..'.
+
+    A name that had to be changed gets a short hash of the original, so two names never share a folder
+    ("a b" and "a_b" both become "a_b", but with different hashes).
+    """
+    if not isinstance(user, str) or not user:
+        raise ValueError("user: a non-empty user name is required")
+    safe = _UNSAFE.sub("_", user)[:48] or "_"
+    if safe != user:
+        safe = f"{safe}-{hashlib.sha256(user.encode('utf-8')).hexdigest()[:8]}"
+    return safe
 
 
 def _publish(temp: str, path: Path, overwrite: bool) -> None:
@@ -76,8 +94,12 @@ class OutputWriter:
         self._today = today
         self._lock = threading.Lock()
 
-    def folder(self) -> Path:
-        return self.root / self._today().strftime("%Y-%m-%d")
+    def user_root(self, user: str | None = None) -> Path:
+        """Where `user`'s images go (every date folder below it); the outputs folder itself without a user."""
+        return self.root if user is None else self.root / USERS_DIR / user_folder(user)
+
+    def folder(self, user: str | None = None) -> Path:
+        return self.user_root(user) / self._today().strftime("%Y-%m-%d")
 
     @staticmethod
     def next_number(folder: Path) -> int:
@@ -85,13 +107,15 @@ class OutputWriter:
         return max(numbers, default=-1) + 1
 
     def save(self, image: Image.Image, request: GenerationRequest,
-             condition_maps: tuple[Image.Image, ...] = (), extra: dict | None = None) -> str:
+             condition_maps: tuple[Image.Image, ...] = (), extra: dict | None = None,
+             user: str | None = None) -> str:
         """Save one image of a request (`request` carries that image's own seed); returns its path.
 
-        `extra`: more A1111 fields for its metadata, e.g. {"Model hash": ...}.
+        `extra`: more A1111 fields for its metadata, e.g. {"Model hash": ...}; `user`: whose folder (see
+        `folder`).
         """
         with self._lock:
-            folder = self.folder()
+            folder = self.folder(user)
             folder.mkdir(parents=True, exist_ok=True)
             number = self.next_number(folder)
             for _ in range(MAX_NAME_TRIES):

@@ -8,7 +8,6 @@ builds its own pipeline object, scheduler and generators around them.
 """
 from __future__ import annotations
 
-import random
 import threading
 import time
 from pathlib import Path
@@ -20,9 +19,11 @@ from pipelines.devices import choose_device
 from pipelines.generation import RunHooks, run_images
 from pipelines.metadata import FileHashes
 from pipelines.model_scan import scan_models_dir, spec_for_path
+from pipelines.noise import image_seeds, resolve_seeds
 from pipelines.outputs import OutputWriter
 from pipelines.prompts import EmbeddingLibrary, check_prompts, embedding_widths
-from pipelines.requests import GeneratedImage, GenerationRequest, GenerationResult, InvalidRequest, StepUpdate
+from pipelines.requests import (GeneratedImage, GenerationCancelled, GenerationRequest, GenerationResult,
+                                InvalidRequest, StepUpdate)
 from pipelines.validation import validate_request
 
 
@@ -138,33 +139,47 @@ class PipelineRegistry:
         return spec
 
     def generate(self, request: GenerationRequest, on_step: Callable[[StepUpdate], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None, preview_every: int = 0) -> GenerationResult:
+                 should_stop: Callable[[], bool] | None = None, preview_every: int = 0, *,
+                 should_skip: Callable[[], bool] | None = None, user: str | None = None) -> GenerationResult:
+        """Run `request`; each image is saved as soon as it is made (in `user`'s folder, see OutputWriter).
+
+        `should_stop()` true ends the run: GenerationCancelled is raised, its `partial` holding the images
+        made before. `should_skip()` true ends the current image (A1111's Skip; see RunHooks).
+        """
         started = time.perf_counter()
         if isinstance(preview_every, bool) or not isinstance(preview_every, int) or preview_every < 0:
             raise InvalidRequest("preview_every", f"must be 0 (never) or a positive whole number, got {preview_every!r}")
         spec = self.validate(request)
-        if request.seed == -1:
-            limit = self.limits(request.model).max_seed - request.num_images + 1
-            request = request.with_(seed=random.SystemRandom().randint(0, limit))
-        seeds = [request.seed + k for k in range(request.num_images)]
+        request = resolve_seeds(request, self.limits(request.model).max_seed)
+        seeds, variation_seeds = zip(*image_seeds(request))
         loaded = self.load(request.model)
-        hooks = RunHooks(on_step, should_stop, preview_every, lambda: self._preview_matrix(loaded))
         adapter, maps, adapter_inputs = self._adapters_for(loaded, request)
-        if request.loras:
-            images = self._run_with_loras(loaded, request, seeds, hooks, adapter, adapter_inputs)
-        else:
-            with loaded.weights.shared():
-                images = run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=adapter_inputs,
-                                    embedding_library=self.embeddings)
-        items = []
+        items: list[GeneratedImage] = []
         extra = self.file_hashes.model_fields(spec) if self.save_outputs else {}
-        for image, seed in zip(images, seeds):
-            own = request.with_(seed=seed, num_images=1)
-            path = self.outputs.save(image, own, maps, extra) if self.save_outputs else None
-            items.append(GeneratedImage(image, seed, own, path, maps))
+
+        def keep(index: int, image, skipped_at: int | None) -> None:
+            own = request.with_(seed=seeds[index], variation_seed=variation_seeds[index], num_images=1,
+                                batch_count=1)
+            save = self.save_outputs and skipped_at is None  # as A1111: an unfinished image is not saved
+            path = self.outputs.save(image, own, maps, extra, user=user) if save else None
+            items.append(GeneratedImage(image, seeds[index], own, path, maps, skipped_at))
+
+        hooks = RunHooks(on_step, should_stop, preview_every, lambda: self._preview_matrix(loaded),
+                         should_skip=should_skip, on_image=keep)
+        run = dict(adapter=adapter, conditions=adapter_inputs, variation_seeds=list(variation_seeds),
+                   embedding_library=self.embeddings)
+        try:
+            if request.loras:
+                self._run_with_loras(loaded, request, list(seeds), hooks, run)
+            else:
+                with loaded.weights.shared():
+                    run_images(loaded, request, list(seeds), hooks, **run)
+        except GenerationCancelled as cancelled:
+            cancelled.partial = GenerationResult(tuple(items), request, time.perf_counter() - started)
+            raise
         return GenerationResult(tuple(items), request, time.perf_counter() - started)
 
-    def _run_with_loras(self, loaded, request, seeds, hooks, adapter, conditions):
+    def _run_with_loras(self, loaded, request, seeds, hooks, run: dict):
         from pipelines.loras import LoraCache, lora_scope
 
         with self._catalog_lock:
@@ -174,8 +189,7 @@ class PipelineRegistry:
         # A LoRA changes the shared UNet/text encoder while active: no other run may use them meanwhile.
         with loaded.weights.exclusive():
             with lora_scope(dict(loaded.components), paths, cache=self._lora_cache):
-                return run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=conditions,
-                                  embedding_library=self.embeddings)
+                return run_images(loaded, request, seeds, hooks, **run)
 
     def compare(self, request: GenerationRequest, schedulers: list[str] | None = None,
                 steps_values: list[int] | None = None, guidance_values: list[float] | None = None, **kwargs):

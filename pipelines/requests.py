@@ -47,6 +47,11 @@ class GenerationRequest:
     adapter_conditioning_factor: float = 1.0  # SDXL adapters only: fraction of steps that use the condition
     loras: tuple[tuple[str, float], ...] = ()  # (path or key, weight)
     clip_skip: int = 1  # A1111's "Clip skip": text from the N-th last CLIP layer (SDXL ignores it, as A1111 does)
+    # Seed variations, as AUTOMATIC1111's "Variation seed" / "Variation seed strength": the starting noise is
+    # slerp(strength, noise(seed), noise(variation_seed)) (pipelines/noise.py); -1 picks a random one.
+    variation_seed: int = -1
+    variation_strength: float = 0.0
+    batch_count: int = 1  # runs of num_images each: batch_count * num_images images, seeds in order
 
     def __post_init__(self):
         # Lists are accepted for convenience and frozen into tuples, so a request can never change.
@@ -77,6 +82,7 @@ class GeneratedImage:
     request: GenerationRequest  # with the concrete seed of this image and num_images=1
     path: str | None = None  # where it was saved, if it was
     condition_maps: tuple[Image.Image, ...] = ()  # the maps actually fed to the adapters
+    skipped_at: int | None = None  # Skip ended its sampling after this many steps (not saved, as in A1111)
 
 
 @dataclass(frozen=True)
@@ -108,4 +114,7 @@ class StepUpdate:
 
 
 class GenerationCancelled(RuntimeError):
-    """Raised out of `generate` when the caller's stop check asked to stop."""
+    """Raised out of `generate` when the caller's stop check asked to stop. `partial` holds the images
+    finished (and saved) before the stop, when the registry knows them."""
+
+    partial: "GenerationResult | None" = None

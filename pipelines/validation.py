@@ -12,6 +12,7 @@ from pipelines.schedulers import resolve_sampler
 MAX_LORA_WEIGHT = 4.0
 MAX_ADAPTER_WEIGHT = 4.0
 MAX_CLIP_SKIP = 12  # A1111's slider; a model with fewer text-encoder layers allows fewer (pipelines/prompts)
+MAX_BATCH_COUNT = 100  # as AUTOMATIC1111's batch count slider
 
 
 def _int(name: str, value, low: int, high: int) -> int:
@@ -48,6 +49,15 @@ def _size(name: str, value, limits: Limits) -> int:
     return int(value)
 
 
+def _seed(name: str, value, max_seed: int, images: int) -> None:
+    highest = max_seed - images + 1
+    seed_range = f"-1 (random) or a whole number from 0 to {highest}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InvalidRequest(name, f"must be {seed_range}, got {value!r}")
+    if value != -1 and not 0 <= value <= highest:
+        raise InvalidRequest(name, f"must be {seed_range} (with {images} image(s)), got {value}")
+
+
 def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kinds=None) -> None:
     """Raise InvalidRequest for the first field outside what `spec` allows.
 
@@ -75,6 +85,11 @@ def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kin
     if request.seed != -1 and not 0 <= request.seed <= highest:
         raise InvalidRequest("seed", f"must be {seed_range} (with {images} image(s)), got {request.seed}")
     _int("clip_skip", request.clip_skip, 1, MAX_CLIP_SKIP)
+    images *= _int("batch_count", request.batch_count, 1, MAX_BATCH_COUNT)
+    strength = _float("variation_strength", request.variation_strength, 0.0, 1.0)
+    # image k uses seed + k (variation seed + k when varying), so the last one must still be a valid seed
+    _seed("seed", request.seed, limits.max_seed, 1 if strength else images)
+    _seed("variation_seed", request.variation_seed, limits.max_seed, images)
     _float("adapter_conditioning_factor", request.adapter_conditioning_factor, 0.0, 1.0)
     if request.adapter_conditioning_factor != 1.0 and spec.family != "sdxl":
         raise InvalidRequest("adapter_conditioning_factor", "only SDXL adapters take a conditioning factor; "

@@ -7,6 +7,7 @@ import gradio as gr
 from pipelines.adapters import kinds_for, preprocessors_for
 from pipelines.adapters.preprocess import DEFAULT_PREPROCESSOR, PREPROCESSORS, WEIGHT_RANGE
 from studio.adapter_form import OPTION_WIDGETS, SOURCES
+from studio.fields import field_slider
 
 CANVAS_SIZE = (512, 512)  # drawn large, brought to the generation size like any other picture
 BRUSH_SIZE = 12  # about 3 pixels once a 512 canvas is brought to 128: the width the shapes adapters learned
@@ -34,8 +35,8 @@ def build_slot(index: int, family: str) -> dict[str, gr.components.Component]:
     with gr.Row(equal_height=True):
         widgets["kind"] = gr.Dropdown(kinds, value=kind_value, label=f"Condition {index}: kind", scale=2)
         widgets["source"] = gr.Radio(list(SOURCES), value="Draw", label="Picture", scale=2)
-        widgets["weight"] = gr.Slider(WEIGHT_RANGE[0], WEIGHT_RANGE[1], value=1.0, step=0.05, label="Weight",
-                                      scale=2)
+        widgets["weight"] = field_slider(WEIGHT_RANGE[0], WEIGHT_RANGE[1], value=1.0, step=0.05, label="Weight",
+                                         scale=2)
     widgets["drawing"] = gr.Sketchpad(type="pil", image_mode="RGBA", canvas_size=CANVAS_SIZE,
                                       brush=gr.Brush(colors=["#000000", "#404040"], default_color="#000000",
                                                      default_size=BRUSH_SIZE, color_mode="fixed"),

@@ -40,6 +40,10 @@ def add_endpoints(registry, shared) -> None:
             "loras": gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True, label="loras"),
             "schedule_type": gr.Textbox(value="Automatic", label="schedule_type"),
             "clip_skip": gr.Number(value=1, precision=0, label="clip_skip"),  # new parameters go last
+            # runs of num_images each, and seed variations (A1111's Variation seed / strength); last, as above
+            "batch_count": gr.Number(value=1, precision=0, label="batch_count"),
+            "variation_seed": gr.Number(value=-1, precision=0, label="variation_seed"),
+            "variation_strength": gr.Number(value=0.0, label="variation_strength"),
         }
         images = gr.Gallery(format="png", label="images")
         info = gr.JSON(label="info")
@@ -47,20 +51,25 @@ def add_endpoints(registry, shared) -> None:
 
     @GPU(duration=120)
     def txt2img(prompt, negative_prompt, model, scheduler, steps, guidance_scale, width, height, seed,
-                num_images, loras=None, schedule_type="Automatic", clip_skip=1):
+                num_images, loras=None, schedule_type="Automatic", clip_skip=1, batch_count=1, variation_seed=-1,
+                variation_strength=0.0, request: gr.Request = None):
         """Generate images; returns the PNGs (with their parameters embedded) and their seeds/settings.
         `loras`: e.g. ["my-lora:0.8", "models/ink.safetensors"] (a key or a path, weight 1 when left out).
         `schedule_type`: A1111's Schedule type (Automatic: the sampler's own; Karras, Exponential, ...).
-        `clip_skip`: AUTOMATIC1111's Clip skip, 1 to 12 (SDXL ignores it, as A1111 does)."""
+        `clip_skip`: AUTOMATIC1111's Clip skip, 1 to 12 (SDXL ignores it, as A1111 does).
+        `batch_count` runs of `num_images` make batch_count * num_images images, seeds in order; a
+        `variation_strength` above 0 blends in `variation_seed`'s noise (-1: a random one), as A1111 does."""
         with shown_as_gr_error():
             lora_pairs = lora_strings(loras)
-        request = checked_request(registry, prompt=prompt, negative_prompt=negative_prompt, model=model,
+        checked = checked_request(registry, prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   scheduler=scheduler, schedule_type=schedule_type, steps=steps,
                                   guidance_scale=guidance_scale, width=width, height=height, seed=seed,
-                                  num_images=num_images, loras=lora_pairs, clip_skip=clip_skip)
-        with shown_as_gr_error():
-            result = registry.generate(request)
-        return gallery_entries(result), result_info(result)
+                                  num_images=num_images, loras=lora_pairs, clip_skip=clip_skip,
+                                  batch_count=batch_count, variation_seed=variation_seed,
+                                  variation_strength=variation_strength)
+        with shown_as_gr_error(), shared.device_slots:  # a run left going by a closed tab finishes first
+            result = registry.generate(checked, user=shared.user_of(request))
+        return gallery_entries(result, shared.show), result_info(result)
 
     trigger.click(txt2img, inputs_kwargs=form, outputs=[images, info], api_name="txt2img",
                   **shared.generation_options())

@@ -16,8 +16,10 @@ from pipelines.requests import GenerationRequest, InvalidRequest
 # The form fields of a text-to-image request, in the order the UI shows them (and the API takes them).
 FORM_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "schedule_type", "steps", "guidance_scale",
                "width", "height", "seed", "num_images")
-INT_FIELDS = ("steps", "width", "height", "seed", "num_images", "clip_skip")
-FLOAT_FIELDS = ("guidance_scale",)
+# Beyond the API's form: the UI's batch count and seed variation (GenerationRequest fields too).
+EXTRA_FIELDS = ("batch_count", "variation_seed", "variation_strength", "clip_skip")
+INT_FIELDS = ("steps", "width", "height", "seed", "num_images", "batch_count", "variation_seed", "clip_skip")
+FLOAT_FIELDS = ("guidance_scale", "variation_strength")
 TEXT_FIELDS = ("prompt", "negative_prompt")
 CHOICE_FIELDS = ("model", "scheduler", "schedule_type")
 
@@ -91,7 +93,7 @@ def build_request(**values: Any) -> GenerationRequest:
     Missing form fields take the request's defaults; an unknown name is an error, so a renamed widget
     cannot silently drop a setting.
     """
-    known = set(FORM_FIELDS) | {"adapters", "loras", "lora_weight", "adapter_conditioning_factor", "clip_skip"}
+    known = set(FORM_FIELDS) | set(EXTRA_FIELDS) | {"adapters", "loras", "lora_weight", "adapter_conditioning_factor"}
     unknown = sorted(set(values) - known)
     if unknown:
         raise TypeError(f"build_request() got unknown fields: {', '.join(unknown)}")
@@ -111,8 +113,9 @@ def build_request(**values: Any) -> GenerationRequest:
             fields[name] = value
     if "prompt" not in fields:
         raise InvalidRequest("prompt", "is required")
-    if fields.get("seed", -1) < -1:
-        raise InvalidRequest("seed", f"must be -1 (random) or a seed >= 0, got {fields['seed']}")
+    for seed in ("seed", "variation_seed"):
+        if fields.get(seed, -1) < -1:
+            raise InvalidRequest(seed, f"must be -1 (random) or a seed >= 0, got {fields[seed]}")
     return GenerationRequest(**fields)
 
 

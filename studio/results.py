@@ -1,9 +1,12 @@
-"""How generation results are shown: gallery entries that keep their PNG metadata, and a summary text."""
+"""How generation results are shown: gallery entries that keep their PNG metadata, a summary text, the
+progress bar (with speed and time left), and what a result hands to the Send-to buttons."""
 from __future__ import annotations
 
 import html
 import json
 import os
+import time
+from typing import Callable
 
 from PIL import Image
 
@@ -19,22 +22,49 @@ def image_with_metadata(item: GeneratedImage) -> Image.Image:
     return image
 
 
-def gallery_entries(result: GenerationResult) -> list[tuple[object, str]]:
-    """(image, caption) pairs; the saved file when there is one, so a download is that very PNG."""
-    return [(item.path or image_with_metadata(item), f"seed {item.seed}") for item in result.items]
+def caption(item: GeneratedImage) -> str:
+    text = f"seed {item.seed}"
+    if item.request.variation_strength > 0:
+        text += f" · variation {item.request.variation_seed} ×{item.request.variation_strength:g}"
+    if item.skipped_at is not None:
+        text += f" · skipped at step {item.skipped_at}"
+    return text
+
+
+def shown_file(item: GeneratedImage, show: Callable[[str], object] | None = None):
+    """The saved file when there is one (so a download is that very PNG), else the image with its metadata.
+    `show` turns a saved path into what may be handed to the browser (see ui.Shared.show)."""
+    if item.path:
+        return show(item.path) if show is not None else item.path
+    return image_with_metadata(item)
+
+
+def gallery_entries(result: GenerationResult, show: Callable[[str], object] | None = None) -> list[tuple]:
+    """(image, caption) pairs, in the order the images were made."""
+    return [(shown_file(item, show), caption(item)) for item in result.items]
+
+
+def send_payloads(result: GenerationResult, show: Callable[[str], object] | None = None) -> list[dict]:
+    """One Send-to payload per gallery entry: the picture and its own settings (request field names)."""
+    return [{"image": shown_file(item, show), "settings": item.request.to_json_dict()} for item in result.items]
 
 
 def summary(result: GenerationResult) -> str:
     """The first image's parameters, as A1111 writes them, and what the run took."""
+    if not result.items:
+        return "No image was finished."
     seeds = ", ".join(str(seed) for seed in result.seeds)
     count = len(result.items)
     plural = "s" if count != 1 else ""
-    lines = [a1111_parameters(result.items[0].request) if result.items else "",
+    lines = [a1111_parameters(result.items[0].request),
              f"{count} image{plural} in {result.seconds:.1f} s; seed{plural}: {seeds}"]
     if result.paths:
         folders = sorted({os.path.dirname(path) for path in result.paths})
         names = ", ".join(os.path.basename(path) for path in result.paths)
         lines.append(f"Saved in {', '.join(folders)}: {names}")
+    skipped = sum(item.skipped_at is not None for item in result.items)
+    if skipped:
+        lines.append(f"{skipped} skipped (shown, not saved)")
     return "\n".join(lines)
 
 
@@ -47,6 +77,55 @@ def progress_html(done: int, total: int, note: str = "") -> str:
             f'<span class="studio-progress-label">{label}</span></div>')
 
 
-def done_html(result: GenerationResult) -> str:
-    """The progress bar once a generation has finished."""
-    return progress_html(1, 1, f"Done: {len(result.items)} image(s) in {result.seconds:.1f} s")
+def duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+class StepClock:
+    """Speed and time left of a run, from the steps seen so far (measured from the first step on, so the
+    model's loading does not count as slowness)."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic):
+        self._now = now
+        self._first: tuple[int, float] | None = None
+        self.step, self.total = 0, 0
+        self._rate: float | None = None
+
+    def update(self, step: int, total: int) -> None:
+        now = self._now()
+        if self._first is None or step < self._first[0]:
+            self._first = (step, now)
+        elif now > self._first[1] and step > self._first[0]:
+            self._rate = (step - self._first[0]) / (now - self._first[1])
+        self.step, self.total = step, total
+
+    def label(self, steps_per_image: int | None = None) -> str:
+        """"Step 24 / 150 · 3.1 it/s · 0:41 left" ("Image 2 / 4 · step 3 / 20 ..." for several images)."""
+        if steps_per_image and self.total > steps_per_image:
+            image, within = divmod(max(self.step - 1, 0), steps_per_image)
+            text = f"Image {image + 1} / {self.total // steps_per_image} · step {within + 1} / {steps_per_image}"
+        else:
+            text = f"Step {self.step} / {self.total}"
+        speed = self.speed()
+        return f"{text} · {speed}" if speed else text
+
+    def speed(self) -> str:
+        """"3.1 it/s · 0:41 left" (or "2.4 s/it · ..." when a step takes longer than a second); "" at first."""
+        if not self._rate:
+            return ""
+        rate = f"{self._rate:.1f} it/s" if self._rate >= 1 else f"{1 / self._rate:.1f} s/it"
+        return f"{rate} · {duration((self.total - self.step) / self._rate)} left"
+
+    def html(self, steps_per_image: int | None = None) -> str:
+        return progress_html(self.step, self.total, self.label(steps_per_image))
+
+
+def done_html(result: GenerationResult, stopped: bool = False) -> str:
+    """The progress bar once a generation has finished (or was stopped, keeping what it finished)."""
+    count = len(result.items)
+    if stopped:
+        return progress_html(0, 1, f"Stopped: {count} image(s) finished before the stop were kept")
+    return progress_html(1, 1, f"Done: {count} image(s) in {result.seconds:.1f} s")

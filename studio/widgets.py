@@ -1,20 +1,31 @@
-"""Widgets and handler pieces the tabs share: model/LoRA/scheduler pickers, checked requests, live runs."""
+"""Widgets and handler pieces the tabs share: model/LoRA/scheduler pickers, checked requests, live runs
+with Generate / Skip / Stop."""
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import gradio as gr
 
 from pipelines import schedule_type_names, scheduler_names, suggested_steps
-from pipelines.requests import GenerationRequest, InvalidRequest, StepUpdate
+from pipelines.requests import GenerationCancelled, GenerationRequest, InvalidRequest, StepUpdate
 from pipelines.validation import MAX_LORA_WEIGHT
+from studio.fields import field_slider
 from studio.forms import build_request
-from studio.results import progress_html
-from studio.runner import GenerationRun, WorkerRun
+from studio.results import StepClock, progress_html
+from studio.runner import DeviceBusy, GenerationRun, WorkerRun
+from studio.sessions import run_key
 
 DEFAULT_SCHEDULER = "Euler a"
-HEARTBEAT_SECONDS = 0.5  # how often a waiting handler yields, so Stop works while a model loads
+HEARTBEAT_SECONDS = 0.5  # how often a waiting handler yields, so a closed tab is noticed while a model loads
+log = logging.getLogger("studio")
+
+
+def user_error(message: str, title: str = "Invalid setting") -> gr.Error:
+    """A gr.Error for something the user can fix: one line in the server log, no traceback."""
+    log.warning("%s: %s", title, message)
+    return gr.Error(message, title=title, print_exception=False)
 
 
 def with_trigger_words(label: str, words) -> str:
@@ -58,8 +69,8 @@ def lora_picker(registry, shared) -> tuple[gr.Dropdown, gr.Slider]:
                         filterable=True, label="LoRAs", scale=4,
                         info="from the models folder, or a typed path; put a LoRA's trigger words (shown in the list) in the prompt")
     # min_width: narrower, the slider's number box and reset button overflow into a scrollbar.
-    weight = gr.Slider(-MAX_LORA_WEIGHT, MAX_LORA_WEIGHT, value=1.0, step=0.05, label="LoRA weight", scale=2,
-                       min_width=220, info="applied to each chosen LoRA")
+    weight = field_slider(-MAX_LORA_WEIGHT, MAX_LORA_WEIGHT, value=1.0, step=0.05, label="LoRA weight", scale=2,
+                         min_width=220, info="applied to each chosen LoRA")
     shared.lora_dropdowns.append(names)
     return names, weight
 
@@ -79,8 +90,8 @@ def steps_hint(scheduler: str) -> str:
 
 
 def steps_slider(limits) -> gr.Slider:
-    return gr.Slider(limits.min_steps, limits.max_steps, value=suggested_steps(DEFAULT_SCHEDULER), step=1,
-                     label="Steps", info=steps_hint(DEFAULT_SCHEDULER))
+    return field_slider(limits.min_steps, limits.max_steps, value=suggested_steps(DEFAULT_SCHEDULER), step=1,
+                       label="Steps", info=steps_hint(DEFAULT_SCHEDULER))
 
 
 def hint_steps_for(scheduler: gr.Dropdown, steps: gr.Slider) -> None:
@@ -91,9 +102,11 @@ def hint_steps_for(scheduler: gr.Dropdown, steps: gr.Slider) -> None:
     scheduler.change(show_suggested_steps, inputs=scheduler, outputs=steps, queue=False, api_visibility="private")
 
 
-def refresh_models(registry, shared) -> dict:
-    """Rescan the models folder and give every model and LoRA picker the new lists (keeping their values)."""
-    registry.refresh()
+def refresh_models(registry, shared, rescan: bool = True) -> dict:
+    """Give every model and LoRA picker the registry's lists (keeping their values); `rescan` first looks
+    at the models folder again."""
+    if rescan:
+        registry.refresh()
     models, loras = model_choices(registry), lora_choices(registry)
     updates = {dropdown: gr.Dropdown(choices=models) for dropdown in shared.model_dropdowns}
     updates.update({dropdown: gr.Dropdown(choices=loras) for dropdown in shared.lora_dropdowns})
@@ -114,7 +127,7 @@ def shown_as_gr_error():
     try:
         yield
     except InvalidRequest as error:
-        raise gr.Error(str(error), title="Invalid setting") from None
+        raise user_error(str(error)) from None
 
 
 def checked_request(registry, **values) -> GenerationRequest:
@@ -125,12 +138,11 @@ def checked_request(registry, **values) -> GenerationRequest:
     return request
 
 
-def stop_with(stop_button: gr.Button, run_event, progress: gr.HTML) -> None:
-    """Stop cancels the run (its handler is closed, so the worker stops at its next step) and says so on
-    the progress bar, which would otherwise stay where the run was."""
-    stop_button.click(None, cancels=[run_event])
-    stop_button.click(lambda: progress_html(0, 1, "Stopped"), outputs=progress, queue=False,
-                      api_visibility="private")
+def require_prompt(prompt) -> None:
+    """The UI refuses an empty prompt (the API takes one): the grey example text is not a prompt."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise user_error("prompt: it is empty; type what the picture should show (the grey text is only a hint; "
+                         "the examples under the form fill it in)")
 
 
 def preview_interval(steps: int) -> int:
@@ -141,9 +153,9 @@ def preview_interval(steps: int) -> int:
 def live_updates(run: WorkerRun) -> Iterator[object | None]:
     """The events of `run`, started here (None while waiting: yield something then).
 
-    Closing this generator (Gradio does when the user presses Stop) stops the work at its next check.
     Returns the work's result (StopIteration.value; use `result = yield from live_updates(...)`); an
-    InvalidRequest from the work reaches the user as a gr.Error.
+    InvalidRequest from the work reaches the user as a gr.Error. Closing this generator leaves the work
+    running to its end (see studio.runner); `run.stop()` stops it.
     """
     with shown_as_gr_error():
         with run:
@@ -151,31 +163,92 @@ def live_updates(run: WorkerRun) -> Iterator[object | None]:
         return run.result
 
 
-def live_run(registry, request: GenerationRequest) -> Iterator[StepUpdate | None]:
-    """Step updates of a generation in a worker thread; returns its GenerationResult (see live_updates)."""
-    return (yield from live_updates(GenerationRun(registry.generate, request, preview_interval(request.steps))))
-
-
 def streamed_generation(registry, request: GenerationRequest, *, progress: gr.HTML, gallery: gr.Gallery,
-                        loading: str) -> Iterator[dict]:
+                        loading: str, shared=None, key=None, user: str | None = None) -> Iterator[dict]:
     """What a generating tab shows while `request` runs: `loading` until the first step, then a progress bar
-    per step and the live preview in `gallery`. Yields Gradio updates; returns the GenerationResult
-    (`result = yield from streamed_generation(...)`)."""
-    waiting = {progress: progress_html(0, request.steps, loading)}
+    with speed and time left, and the live preview in `gallery`. The run is filed under `key` in
+    `shared.runs`, so that tab's Stop and Skip reach it.
+
+    Yields Gradio updates; returns (GenerationResult, stopped): with Stop, the images finished before it.
+    """
+    images = request.batch_count * request.num_images
+    waiting = {progress: progress_html(0, images * request.steps, loading)}
     yield waiting
-    runner = live_run(registry, request)
+    run = GenerationRun(registry.generate, request, preview_interval(request.steps), user=user,
+                        slots=shared.device_slots if shared is not None else None)
+    if shared is not None and not shared.runs.start(key, run):
+        return None, True  # Stop was pressed while it waited in the queue
+    clock = StepClock()
     try:
-        while True:
-            try:
-                update = next(runner)
-            except StopIteration as finished:
-                return finished.value
-            if update is None:
+        for update in live_updates(run):
+            if run.stopping:  # the run's own bar says so (a Stop handler's answer could arrive after its end)
+                yield {progress: progress_html(clock.step, clock.total or 1, "Stopping after the current step…")}
+            elif isinstance(update, StepUpdate):
+                clock.update(update.step, update.total)
+                shown = {progress: clock.html(request.steps if images > 1 else None)}
+                if update.preview is not None:
+                    shown[gallery] = [(update.preview, f"step {update.step} / {update.total}")]
+                yield shown
+            elif isinstance(update, DeviceBusy):
+                waiting = {progress: progress_html(0, 1, "Waiting for the device: an earlier run is finishing…")}
                 yield waiting
-                continue
-            step = {progress: progress_html(update.step, update.total)}
-            if update.preview is not None:
-                step[gallery] = [(update.preview, f"step {update.step} / {update.total}")]
-            yield step
-    finally:
-        runner.close()  # on Stop: ends the run now, not when the garbage collector gets to it
+            elif clock.step:  # a slow step: keep the bar where it is (the time left still counts down)
+                yield {progress: clock.html(request.steps if images > 1 else None)}
+            else:
+                yield waiting
+    except GenerationCancelled as stopped:
+        return stopped.partial, True
+    return run.result, False
+
+
+def ending_with(final: dict, handler: Iterator[dict]) -> Iterator[dict]:
+    """Run a handler generator; if it fails, show `final` (e.g. Generate enabled again), then the error."""
+    try:
+        yield from handler
+    except Exception:
+        yield final
+        raise
+
+
+class RunControls(NamedTuple):
+    prepare: Callable
+    ready: Callable[[], dict]  # the run button's update when a run ends
+    busy: Callable[[], dict]  # ... and while it runs
+
+
+def run_controls(shared, tab: str, *, run_button: gr.Button, stop_button: gr.Button, progress: gr.HTML,
+                 skip_button: gr.Button | None = None, run_label: str = "Generate"):
+    """Wire Stop (and Skip) of `tab` to the run its browser tab started. Returns RunControls: `prepare`, the
+    first step of the run event (it files the run as queued and disables `run_button`), and the button
+    updates `busy` (what the run's handler shows first) and `ready` (what it shows when it ends).
+
+    Stop and Skip are plain, unqueued events with API names `/<tab>_stop` and `/<tab>_skip`, so they act
+    at once, even with the queue full, and only on the caller's own session. A running run's own handler
+    shows that it is stopping: an answer from here could reach the page after the run's last word.
+    """
+    # Fresh dicts each time: Gradio consumes an update dict as it applies it.
+    def busy() -> dict:
+        return gr.update(value=f"{run_label} (running…)", interactive=False)
+
+    def ready() -> dict:
+        return gr.update(value=run_label, interactive=True)
+
+    def prepare(request: gr.Request):
+        shared.runs.queued(run_key(request, tab))
+        return busy(), progress_html(0, 1, "Queued: waiting for its turn…")
+
+    def stop(request: gr.Request):
+        state = shared.runs.stop(run_key(request, tab))
+        if state == "running":
+            return gr.skip(), gr.skip()
+        note = "Stopped before it started" if state == "queued" else "Nothing is running"
+        return ready(), progress_html(0, 1, note)
+
+    stop_button.click(stop, outputs=[run_button, progress], queue=False, api_name=f"{tab}_stop",
+                      api_visibility="undocumented")
+    if skip_button is not None:
+        def skip(request: gr.Request) -> None:
+            shared.runs.skip(run_key(request, tab))  # the image ends at its next step; the bar moves on
+
+        skip_button.click(skip, queue=False, api_name=f"{tab}_skip", api_visibility="undocumented")
+    return RunControls(prepare, ready, busy)

@@ -34,7 +34,7 @@ class WatchedRegistry(PipelineRegistry):
         self.endings: list[tuple[str, int]] = []
         self.run_ended = threading.Event()
 
-    def generate(self, request, on_step=None, should_stop=None, preview_every=0):
+    def generate(self, request, on_step=None, should_stop=None, preview_every=0, **options):
         steps_seen = []
 
         def count(update):
@@ -43,7 +43,7 @@ class WatchedRegistry(PipelineRegistry):
                 on_step(update)
 
         try:
-            result = super().generate(request, count, should_stop, preview_every)
+            result = super().generate(request, count, should_stop, preview_every, **options)
             self.endings.append(("finished", len(steps_seen)))
             return result
         except GenerationCancelled:
@@ -51,6 +51,17 @@ class WatchedRegistry(PipelineRegistry):
             raise
         finally:
             self.run_ended.set()
+
+
+# The UI's own endpoint takes every widget of the Text to Image form, in the form's order (studio/tabs/txt2img.py).
+LIVE_FORM = {"prompt": PROMPT, "negative_prompt": "", "model": "shapes", "scheduler": "Euler a", "steps": 20,
+             "guidance_scale": 7.0, "width": 128, "height": 128, "seed": 1, "num_images": 1, "loras": [],
+             "lora_weight": 1.0, "batch_count": 1, "variation_seed": -1, "variation_strength": 0.0,
+             "schedule_type": "Automatic", "clip_skip": 1}
+
+
+def submit_live(client, **changes):
+    return client.submit(*{**LIVE_FORM, **changes}.values(), api_name="/txt2img_live")
 
 
 def free_port() -> int:
@@ -205,9 +216,9 @@ def test_refresh_updates_every_model_and_lora_picker(studio):
 
 def test_live_txt2img_streams_progress_then_the_images(studio):
     _, client = studio
-    # The UI's own endpoint takes every widget of the form: the LoRA picker (none, weight 1), the schedule type.
-    job = client.submit(PROMPT, "", "shapes", "Euler a", 6, 7.0, 128, 128, 3, 1, [], 1.0, "Automatic", 1,
-                        api_name="/txt2img_live")
+    # The UI's own endpoint takes every widget of the form: the LoRA picker (none, weight 1), then batch count,
+    # the variation seed and strength, the schedule type and clip skip.
+    job = submit_live(client, steps=6, width=128, height=128, seed=3, num_images=1)
     gallery, info, progress = job.result(timeout=120)
     updates = job.outputs()
     step_labels = [update[0][0]["caption"] for update in updates[:-1] if isinstance(update[0], list)]
@@ -222,27 +233,46 @@ def test_live_txt2img_applies_the_lora_picker(studio):
     registry, client = studio
     shapes_lora_file(registry.models_dir / "picked.safetensors", seed=8)
     registry.refresh()
-    job = client.submit(PROMPT, "", "shapes", "Euler a", 2, 7.0, 64, 64, 3, 1, ["picked"], 0.5, "Automatic", 1,
-                        api_name="/txt2img_live")
+    job = submit_live(client, steps=2, width=64, height=64, seed=3, num_images=1, loras=["picked"], lora_weight=0.5)
     _, info, _ = job.result(timeout=120)
     assert 'Loras: "picked:0.5"' in info
+
+
+def wait_for_first_preview(job) -> None:
+    """Until the run is under way in its worker thread."""
+    for update in job:
+        if isinstance(update[0], list) and update[0] and update[0][0]["caption"].startswith("step"):
+            return
 
 
 def test_stop_ends_the_run_in_the_worker(studio):
     registry, client = studio
     registry.run_ended.clear()
     ended_before = len(registry.endings)
-    job = client.submit(PROMPT, "", "shapes", "Euler a", LONG_RUN_STEPS, 7.0, 128, 128, 1, 1, [], 1.0,
-                        "Automatic", 1, api_name="/txt2img_live")
-    # Wait for the first preview: the run is then under way in its worker thread.
-    for update in job:
-        if isinstance(update[0], list) and update[0] and update[0][0]["caption"].startswith("step"):
-            break
-    job.cancel()
+    job = submit_live(client, steps=LONG_RUN_STEPS, width=128, height=128, seed=1, num_images=1)
+    wait_for_first_preview(job)
+    client.predict(api_name="/txt2img_stop")  # the Stop button: this client's (session's) run only
     assert registry.run_ended.wait(timeout=120), "the worker never ended"
     outcome, steps_done = registry.endings[ended_before]
     assert outcome == "cancelled"
     assert 1 <= steps_done < LONG_RUN_STEPS
+    _, _, progress, *_ = job.result(timeout=60)  # the handler itself ends, saying so
+    assert "Stopped" in progress
+
+
+def test_a_closed_connection_lets_the_run_finish_and_save(studio):
+    """Closing the browser tab (here: the client cancelling its job) is not Stop: the run ends and saves."""
+    registry, client = studio
+    registry.run_ended.clear()
+    ended_before = len(registry.endings)
+    saved_before = set(registry.outputs.root.rglob("*.png"))
+    job = submit_live(client, steps=40, width=64, height=64, seed=77, num_images=2)
+    wait_for_first_preview(job)
+    job.cancel()
+    assert registry.run_ended.wait(timeout=120), "the worker never ended"
+    assert registry.endings[ended_before] == ("finished", 80)
+    new = {path.name for path in set(registry.outputs.root.rglob("*.png")) - saved_before}
+    assert {name.split("-", 1)[1] for name in new} == {"77.png", "78.png"}
 
 
 def test_compare_builds_a_labelled_grid_with_one_seed(studio):
@@ -255,11 +285,12 @@ def test_compare_builds_a_labelled_grid_with_one_seed(studio):
     assert "Seed: 7" in info and "Done: 4 images, seed 7" in progress
 
 
-def test_closing_the_compare_handler_stops_its_run(studio):
-    """What Stop does to the Compare tab: its generator is closed, and the cell being made ends early."""
+def test_stop_of_the_compare_tab_ends_the_cell_being_made(studio):
+    """What Stop does to the Compare tab: the cell being made ends early, and the handler says so."""
     registry, _ = studio
     demo = build_demo(registry)
     [compare] = [fn for fn in demo.fns.values() if fn.api_name == "compare"]
+    [stop] = [fn for fn in demo.fns.values() if fn.api_name == "compare_stop"]
     registry.run_ended.clear()
     ended_before = len(registry.endings)
     handler = compare.fn(prompt=PROMPT, negative_prompt="", model="shapes", schedulers=["Euler a", "DDIM"],
@@ -267,10 +298,12 @@ def test_closing_the_compare_handler_stops_its_run(studio):
     for update in handler:
         if any("step 1" in str(value) for value in update.values()):
             break
-    handler.close()
+    stop.fn(None)  # no gr.Request: the handler, called directly, is filed under the empty session too
+    last = list(handler)[-1]
     assert registry.run_ended.wait(timeout=120), "the worker never ended"
     assert registry.endings[ended_before:] == [("cancelled", registry.endings[ended_before][1])]
     assert 1 <= registry.endings[ended_before][1] < LONG_RUN_STEPS
+    assert any("Stopped: 0 of 2 images made" in str(value) for value in last.values())
 
 
 def test_app_py_starts_offline_on_the_bundled_model(tmp_path):
@@ -311,7 +344,8 @@ def test_send_to_txt2img_fills_the_form_and_opens_its_tab(studio):
     registry, _ = studio
     demo = build_demo(registry)
     send = next(fn for fn in demo.fns.values() if fn.name == "send_to_txt2img")
-    updates = send.fn({"prompt": PROMPT, "scheduler": "DDIM", "steps": 9, "seed": 5, "model": "shapes"})
+    updates = send.fn({"image": None, "settings": {"prompt": PROMPT, "scheduler": "DDIM", "steps": 9, "seed": 5,
+                                                   "model": "shapes"}})
     by_label = {getattr(component, "label", None): value for component, value in updates.items()}
     assert (by_label["Prompt"], by_label["Sampler (scheduler)"], by_label["Steps"], by_label["Seed"]) == \
         (PROMPT, "DDIM", 9, 5)
@@ -337,7 +371,7 @@ def test_run_worker_stops_at_the_next_step_when_asked():
     step_taken = threading.Event()
     steps_run = []
 
-    def engine(request, on_step, should_stop, preview_every):
+    def engine(request, on_step, should_stop, preview_every, **_options):
         for step in range(1, 1000):
             if should_stop():
                 raise GenerationCancelled("stopped")

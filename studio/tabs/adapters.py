@@ -12,14 +12,18 @@ from pipelines.adapters import preprocess_image
 from pipelines.requests import InvalidRequest
 from studio.adapter_form import SLOT_FIELDS, api_input, parse_options, slot_input
 from studio.adapter_widgets import build_slot, kind_updates
+from studio.fields import field_slider, seed_number
 from studio.forms import as_int, lora_strings
-from studio.results import done_html, gallery_entries, progress_html, summary
+from studio.results import done_html, gallery_entries, progress_html, send_payloads, summary
+from studio.send_to import Receiver, register_receiver, send_to_buttons
+from studio.sessions import run_key
 from studio.spaces_gpu import GPU
-from studio.widgets import (DEFAULT_SCHEDULER, checked_request, hint_steps_for, lora_picker, model_dropdown,
-                            schedule_dropdown, scheduler_dropdown, steps_slider, stop_with,
-                            streamed_generation)
+from studio.widgets import (DEFAULT_SCHEDULER, checked_request, ending_with, hint_steps_for, lora_picker,
+                            model_dropdown, require_prompt, run_controls, schedule_dropdown, scheduler_dropdown,
+                            steps_slider, streamed_generation, user_error)
 
 TITLE = "Adapters"
+TAB = "adapters"
 REQUEST_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "schedule_type", "steps", "guidance_scale",
                   "width", "height", "seed", "num_images", "adapter_conditioning_factor")
 PICKER_FIELDS = ("loras", "lora_weight")  # the UI's LoRA picker; `/adapter` takes "KEY[:WEIGHT]" strings
@@ -44,10 +48,11 @@ def _conditions(values: dict) -> list:
 
 
 def _checked(registry, values: dict):
+    require_prompt(values.get("prompt"))
     try:
         adapters = _conditions(values)
     except InvalidRequest as error:
-        raise gr.Error(str(error), title="Invalid setting") from None
+        raise user_error(str(error)) from None
     fields = {name: values[name] for name in REQUEST_FIELDS + PICKER_FIELDS}
     return checked_request(registry, adapters=adapters, **fields)
 
@@ -63,20 +68,24 @@ def _preview(registry, width, height, **slot) -> tuple:
                                   options.pop("preprocessor", None) or "as-is", options,
                                   depth=registry.depth_estimators())
     except InvalidRequest as error:
-        raise gr.Error(str(error), title="Invalid setting") from None
+        raise user_error(str(error)) from None
     return result.image, gr.Markdown(result.note, visible=bool(result.note))
 
 
 def build(registry, shared) -> None:
     limits = registry.limits(shared.default_model)
     family = registry.model_info(shared.default_model).family
+    payloads, selected = gr.State([]), gr.State(None)  # what each gallery entry (and the chosen one) sends
     with gr.Row(equal_height=False):
         with gr.Column(scale=6):
-            prompt = gr.Textbox(label="Prompt", lines=2, placeholder="a large red circle on a blue background")
-            negative_prompt = gr.Textbox(label="Negative prompt", lines=1)
+            prompt = gr.Textbox(label="Prompt", lines=2, elem_classes="studio-prompt",
+                                placeholder="Type what the picture should show; the condition below gives its "
+                                            "layout. Ctrl+Enter generates, Esc stops.")
+            negative_prompt = gr.Textbox(label="Negative prompt", lines=1, placeholder="optional")
             with gr.Row():
-                generate_button = gr.Button("Generate", variant="primary", scale=3)
-                stop_button = gr.Button("Stop", variant="stop", scale=1)
+                generate_button = gr.Button("Generate", variant="primary", scale=3, elem_classes="studio-generate")
+                skip_button = gr.Button("Skip", scale=1, elem_classes="studio-skip", min_width=60)
+                stop_button = gr.Button("Stop", variant="stop", scale=1, elem_classes="studio-stop", min_width=60)
             slot1 = build_slot(1, family)
             second = gr.Checkbox(False, label="Add a second condition")
             with gr.Group(visible=False) as second_group:
@@ -90,25 +99,29 @@ def build(registry, shared) -> None:
                     loras, lora_weight = lora_picker(registry, shared)
                 with gr.Row():
                     steps = steps_slider(limits)
-                    guidance_scale = gr.Slider(limits.min_guidance, limits.max_guidance, value=7.0, step=0.5,
-                                               label="CFG scale")
+                    guidance_scale = field_slider(limits.min_guidance, limits.max_guidance, value=7.0, step=0.5,
+                                                 label="CFG scale")
                 with gr.Row():
                     size = {"minimum": limits.min_size, "maximum": limits.max_size, "step": limits.size_multiple}
-                    width = gr.Slider(value=limits.default_width, label="Width", **size)
-                    height = gr.Slider(value=limits.default_height, label="Height", **size)
+                    width = field_slider(value=limits.default_width, label="Width", **size)
+                    height = field_slider(value=limits.default_height, label="Height", **size)
                 with gr.Row():
-                    seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)")
-                    num_images = gr.Slider(limits.min_images, limits.max_images, value=1, step=1, label="Images")
+                    seed = seed_number("Seed (-1 = random)")
+                    num_images = field_slider(limits.min_images, limits.max_images, value=1, step=1, label="Images")
                 factor = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Adapter conditioning factor (SDXL)",
                                    info="the fraction of the steps that follow the condition",
                                    visible=family == "sdxl")
         with gr.Column(scale=5):
             progress = gr.HTML(progress_html(0, 0, "Ready"), show_label=False, padding=False)
             gallery = gr.Gallery(label="Images", format="png", columns=2, height=480, object_fit="contain",
+                                 elem_classes="studio-fit-480",
                                  buttons=["download", "fullscreen"], interactive=False)
-            maps = gr.Gallery(label="Condition maps used", format="png", columns=2, height=200,
+            send_to_buttons(shared, TAB, selected)
+            maps = gr.Gallery(label="Condition maps used", format="png", columns=2, height=280, object_fit="contain",
+                              elem_classes="studio-fit-280",
                               interactive=False)
-            info = gr.Textbox(label="Parameters", lines=4, interactive=False, buttons=["copy"])
+            info = gr.Textbox(label="Parameters", lines=4, interactive=False, buttons=["copy"],
+                              elem_classes="studio-parameters")
 
     form = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "scheduler": scheduler,
             "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height, "seed": seed,
@@ -117,20 +130,41 @@ def build(registry, shared) -> None:
     for index, slot in ((1, slot1), (2, slot2)):
         form.update({f"c{index}_{name}": slot[name] for name in SLOT_FIELDS})
 
-    @GPU(duration=120)
-    def generate(**values):
-        request = _checked(registry, values)
-        result = yield from streamed_generation(registry, request, progress=progress, gallery=gallery,
-                                                loading=f"Loading {request.model} and its adapters…")
-        used = [(image, f"{a.kind} x{a.weight:g}") for image, a in
-                zip(result.items[0].condition_maps, request.adapters)] if result.items else []
-        yield {gallery: gallery_entries(result), maps: used, info: summary(result), progress: done_html(result)}
+    prepare, ready, busy = run_controls(shared, TAB, run_button=generate_button, stop_button=stop_button,
+                                  skip_button=skip_button, progress=progress)
 
-    run_event = gr.on([generate_button.click, prompt.submit], generate, inputs_kwargs=form,
-                      outputs=[gallery, maps, info, progress], show_progress="hidden",
-                      api_name="adapter_live", api_visibility="undocumented", **shared.generation_options())
-    stop_with(stop_button, run_event, progress)
+    @GPU(duration=120)
+    def generate(request: gr.Request, **values):
+        def run():
+            yield {progress: progress_html(0, 1, "Starting: checking the settings, loading the model…"),
+                   generate_button: busy()}
+            checked = _checked(registry, values)
+            result, stopped = yield from streamed_generation(
+                registry, checked, progress=progress, gallery=gallery, shared=shared, key=run_key(request, TAB),
+                loading=f"Loading {checked.model} and its adapters…", user=shared.user_of(request))
+            if result is None:
+                yield {progress: progress_html(0, 1, "Stopped before it started"), generate_button: ready()}
+                return
+            used = [(image, f"{a.kind} x{a.weight:g}") for image, a in
+                    zip(result.items[0].condition_maps, checked.adapters)] if result.items else []
+            entries = send_payloads(result, shared.show)
+            yield {gallery: gallery_entries(result, shared.show), maps: used, info: summary(result),
+                   progress: done_html(result, stopped), generate_button: ready(), payloads: entries,
+                   selected: entries[0] if entries else None}
+
+        yield from ending_with({generate_button: ready(), progress: progress_html(0, 0, "Ready")}, run())
+
+    gr.on([generate_button.click, prompt.submit], prepare, outputs=[generate_button, progress], queue=False,
+          api_visibility="private").then(
+        generate, inputs_kwargs=form, outputs=[gallery, maps, info, progress, generate_button, payloads, selected],
+        show_progress="hidden", api_name="adapter_live", api_visibility="undocumented",
+        **shared.generation_options())
     hint_steps_for(scheduler, steps)
+
+    def choose(entries, event: gr.SelectData):
+        return entries[event.index] if entries and 0 <= event.index < len(entries) else gr.skip()
+
+    gallery.select(choose, inputs=payloads, outputs=selected, queue=False, api_visibility="private")
 
     for slot in (slot1, slot2):
         slot["preview_button"].click(
@@ -149,6 +183,20 @@ def build(registry, shared) -> None:
 
     model.change(on_model, inputs=[model, slot1["kind"], slot2["kind"]],
                  outputs=[slot1["kind"], slot2["kind"], factor], queue=False, api_visibility="private")
+    settings_form = {name: form[name] for name in ("prompt", "negative_prompt", "model", "scheduler",
+                                                   "schedule_type", "steps", "guidance_scale", "width", "height",
+                                                   "seed", "num_images", "loras", "lora_weight")}
+
+    def fill(payload: dict) -> dict:
+        """A sent result: its settings, and its picture as condition 1's upload (run through the extractor)."""
+        from studio.tabs.png_info import form_updates
+
+        updates = form_updates(registry, settings_form, payload.get("settings") or {})
+        if payload.get("image") is not None:
+            updates.update({slot1["source"]: "Upload", slot1["upload"]: payload["image"]})
+        return updates
+
+    register_receiver(shared, Receiver(TAB, TITLE, [*settings_form.values(), slot1["source"], slot1["upload"]], fill))
     _add_endpoints(registry, shared, limits)
 
 
@@ -186,10 +234,11 @@ def _add_endpoints(registry, shared, limits) -> None:
     def adapter(prompt, negative_prompt, model, scheduler, steps, guidance_scale, width, height, seed, num_images,
                 adapter_conditioning_factor, kind, image=None, weight=1.0, preprocess=False, preprocessor="",
                 options="", kind_2="", image_2=None, weight_2=1.0, preprocess_2=False, preprocessor_2="",
-                options_2="", loras=None, schedule_type="Automatic"):
+                options_2="", loras=None, schedule_type="Automatic", caller: gr.Request = None):
         """Generate with one or two conditions; returns the images, the condition maps used and the settings.
         `loras`: e.g. ["my-lora:0.8", "models/ink.safetensors"] (a key or a path, weight 1 when left out)."""
         values = dict(locals())
+        user = shared.user_of(caller)
         try:
             lora_pairs = lora_strings(loras)
             conditions = [api_input(values[f"kind{s}"], values[f"image{s}"], values[f"weight{s}"],
@@ -199,15 +248,16 @@ def _add_endpoints(registry, shared, limits) -> None:
             if not conditions:
                 raise InvalidRequest("adapters", "give at least one condition image")
         except InvalidRequest as error:
-            raise gr.Error(str(error), title="Invalid setting") from None
+            raise user_error(str(error)) from None
         request = checked_request(registry, adapters=conditions, loras=lora_pairs,
                                   **{n: values[n] for n in REQUEST_FIELDS})
         try:
-            result = registry.generate(request)
+            with shared.device_slots:  # a run left going by a closed tab finishes first
+                result = registry.generate(request, user=user)
         except InvalidRequest as error:
-            raise gr.Error(str(error), title="Invalid setting") from None
+            raise user_error(str(error)) from None
         used = list(result.items[0].condition_maps) if result.items else []
-        return gallery_entries(result), used, result_info(result)
+        return gallery_entries(result, shared.show), used, result_info(result)
 
     def preprocess(kind, image=None, width=None, height=None, preprocessor="", options=""):
         """The condition map `preprocessor` (empty: the kind's default) makes of `image`, and a note."""
@@ -217,7 +267,7 @@ def _add_endpoints(registry, shared, limits) -> None:
             result = preprocess_image(kind, image, as_int("width", width), as_int("height", height),
                                       preprocessor or None, parse_options(options), depth=registry.depth_estimators())
         except InvalidRequest as error:
-            raise gr.Error(str(error), title="Invalid setting") from None
+            raise user_error(str(error)) from None
         return result.image, result.note
 
     adapter_trigger.click(adapter, inputs_kwargs=form, outputs=[images, maps, info], api_name="adapter",

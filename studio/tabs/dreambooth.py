@@ -12,17 +12,22 @@ from pathlib import Path
 import gradio as gr
 
 from pipelines.dreambooth.config import PRIOR_TARGETS, TrainConfig, TrainingStopped
-from pipelines.dreambooth.dataset import IMAGE_SUFFIXES
+from pipelines.dreambooth.dataset import IMAGE_SUFFIXES, MAX_INSTANCE_IMAGES, MIN_INSTANCE_IMAGES
+from pipelines.dreambooth.resume import checkpoints
 from pipelines.requests import InvalidRequest
 from studio.forms import as_float, as_int, as_text
 from studio.results import progress_html
+from studio.runner import DeviceBusy
+from studio.send_to import Receiver, register_receiver
+from studio.sessions import run_key
 from studio.training_run import TrainingRun
-from studio.widgets import model_dropdown, refresh_handler
+from studio.widgets import model_dropdown, refresh_handler, run_controls, user_error
 
 _PRIOR_TARGET_LABELS = {"images": "their noise (DreamBooth)", "model": "the base model's prediction"}
 PRIOR_TARGET_CHOICES = [(_PRIOR_TARGET_LABELS[name], name) for name in PRIOR_TARGETS]
 
 TITLE = "DreamBooth"
+TAB = "dreambooth"
 UPLOADS_DIR = ".dreambooth_images"  # inside the models folder; the leading dot keeps the models scan out
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -30,14 +35,26 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 def _models_dir(registry) -> Path:
     folder = getattr(registry, "models_dir", None)
     if folder is None:
-        raise gr.Error("This studio runs without a models folder, so there is nowhere to save a trained model.")
+        raise user_error("This studio runs without a models folder, so there is nowhere to save a trained model.",
+                         title="Cannot train")
     return Path(folder)
+
+
+def picture_files(files) -> list[Path]:
+    """The uploaded pictures; InvalidRequest("files", ...) names what is missing or not a picture."""
+    paths = [Path(f if isinstance(f, str) else getattr(f, "name", "")) for f in (files or [])]
+    others = [p.name for p in paths if p.suffix.lower() not in IMAGE_SUFFIXES]
+    if others:
+        raise InvalidRequest("files", f"not a picture ({', '.join(IMAGE_SUFFIXES)}): {', '.join(others)}")
+    if not MIN_INSTANCE_IMAGES <= len(paths) <= MAX_INSTANCE_IMAGES:
+        raise InvalidRequest("files", f"add {MIN_INSTANCE_IMAGES} to {MAX_INSTANCE_IMAGES} pictures of the subject "
+                                      f"(PNG, JPEG, WebP or BMP); there are {len(paths)}")
+    return paths
 
 
 def stage_images(files, folder: Path) -> Path:
     """Copy the uploaded pictures into `folder` (replacing what an earlier upload put there)."""
-    paths = [Path(f if isinstance(f, str) else getattr(f, "name", "")) for f in (files or [])]
-    paths = [p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES]
+    paths = picture_files(files)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for index, path in enumerate(paths):
@@ -56,6 +73,7 @@ def make_config(registry, *, model, files, instance_prompt, class_prompt, prior,
     registry.model_info(as_text("model", model))  # an unknown base fails here, by name
     rate = as_float("learning_rate", learning_rate) if learning_rate not in (None, "", 0) else None
     size = as_int("resolution", resolution) if resolution not in (None, "", 0) else None
+    picture_files(files)  # before anything is copied or loaded
     images = stage_images(files, models / UPLOADS_DIR / name)
     config = TrainConfig(model=model, images=str(images), instance_prompt=as_text("instance_prompt", instance_prompt),
                          out=str(models / name), class_prompt=(class_prompt or "").strip() or None,
@@ -73,28 +91,61 @@ def _status(update) -> str:
     return progress_html(update.step, update.total, f"{update.phase} {update.step}/{update.total}{loss}")
 
 
-def train_handler(registry, **values):
-    """The Train button: progress HTML, the loss table and (at the end) the result, as the run goes."""
+def stopped_note(config: TrainConfig) -> str:
+    saved = checkpoints(config.out)
+    if not saved:
+        return "Stopped before the first step; nothing was saved. Train again to start."
+    step, folder = saved[-1]
+    return (f"Stopped at step {step} of {config.steps}: {folder.name} is saved in {Path(config.out).name}. "
+            "Press Train with the same name to continue from it.")
+
+
+def train_handler(registry, shared=None, key=None, **values):
+    """The Train button: progress HTML, the loss table and (at the end) the result, as the run goes.
+
+    Stop (studio.widgets.run_controls) asks the trainer to stop: it finishes its step, saves a checkpoint and
+    ends, and the status says where it stopped. A closed browser tab leaves the training running to its end.
+    """
+    def failed(message: str):
+        return progress_html(0, 1, f"Not trained: {message}"), gr.skip(), gr.skip()
+
     try:
         config = make_config(registry, **values)
     except InvalidRequest as error:
-        raise gr.Error(str(error), title="Invalid setting") from None
+        yield failed(str(error))
+        raise user_error(str(error)) from None
     losses: list[tuple[int, float]] = []
     yield progress_html(0, config.steps, "loading the base model"), _loss_table(losses), gr.skip()
+    run = TrainingRun(registry, config, slots=shared.device_slots if shared is not None else None)
+    if shared is not None and not shared.runs.start(key, run):
+        yield progress_html(0, 1, "Stopped before it started"), gr.skip(), gr.skip()
+        return
     try:
-        with TrainingRun(registry, config) as run:
+        with run:
             for update in run.updates():
-                if update is None:
+                if isinstance(update, DeviceBusy):
+                    busy_device = progress_html(0, 1, "Waiting for the device: an earlier run is finishing…")
+                    yield busy_device, gr.skip(), gr.skip()
                     continue
-                if update.phase == "training" and update.loss is not None:
+                if update is not None and update.phase == "training" and update.loss is not None:
                     losses.append((update.step, update.loss))
-                yield _status(update), _loss_table(losses), gr.skip()
-    except TrainingStopped as stopped:
-        raise gr.Error(str(stopped), title="Stopped") from None
+                if run.stopping:  # said by the run itself, between steps too (a step can take long)
+                    done = losses[-1][0] if losses else 0
+                    note = f"stopping: finishing step {done + 1} and saving a checkpoint…"
+                    yield progress_html(done, config.steps, note), _loss_table(losses), gr.skip()
+                elif update is not None:
+                    yield _status(update), _loss_table(losses), gr.skip()
+    except TrainingStopped:
+        note = stopped_note(config)
+        gr.Info(note)
+        yield progress_html(0, 1, note), _loss_table(losses), gr.skip()
+        return
     except InvalidRequest as error:
-        raise gr.Error(str(error), title="Invalid setting") from None
+        yield failed(str(error))
+        raise user_error(str(error)) from None
     except ValueError as error:  # e.g. the folder holds another run's checkpoints
-        raise gr.Error(str(error).splitlines()[0], title="Cannot train") from None
+        yield failed(str(error).splitlines()[0])
+        raise user_error(str(error).splitlines()[0], title="Cannot train") from None
     registry.refresh()
     result = run.result
     where = "LoRA" if result.method == "lora" else "model"
@@ -106,10 +157,14 @@ def train_handler(registry, **values):
 def _loss_table(losses: list[tuple[int, float]]):
     import pandas as pd
 
-    return pd.DataFrame(losses, columns=["step", "loss"])
+    # Typed columns: from an empty table the plot would otherwise take the loss for categories (a y axis of
+    # labels in the order they came, not a scale).
+    return pd.DataFrame(losses, columns=["step", "loss"]).astype({"step": "int64", "loss": "float64"})
 
 
 def build(registry, shared) -> None:
+    # The number boxes hand over what was typed (no precision rounding 3.5 to 4, no bounds that Gradio would
+    # refuse without naming the field): make_config and TrainConfig.validate name the field and its range.
     defaults = TrainConfig(model="", images="", instance_prompt="", out="")  # as the CLI's flags have them
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
@@ -122,30 +177,28 @@ def build(registry, shared) -> None:
                 prior = gr.Checkbox(label="Prior preservation", value=False,
                                     info="keep the class itself looking as before")
                 class_prompt = gr.Textbox(label="Class prompt", placeholder="a photo of a dog")
-                num_class_images = gr.Number(label="Class images", value=defaults.num_class_images, precision=0,
-                                             minimum=1)
+                num_class_images = gr.Number(step=1, label="Class images", value=defaults.num_class_images)
             prior_target = gr.Radio(PRIOR_TARGET_CHOICES, value=defaults.prior_target,
                                     label="Class images are trained toward",
                                     info="the model's prediction keeps its answers: use it for the bundled model")
             method = gr.Radio([("LoRA (small, fast)", "lora"), ("Full fine-tune", "full")], value="lora",
                               label="Method")
             with gr.Row():
-                steps = gr.Number(label="Steps", value=defaults.steps, precision=0, minimum=1)
+                steps = gr.Number(step=1, label="Steps", value=defaults.steps)
                 learning_rate = gr.Number(label="Learning rate (0: default)", value=0)
-                resolution = gr.Number(label="Resolution (0: the model's own)", value=0, precision=0)
+                resolution = gr.Number(step=1, label="Resolution (0: the model's own)", value=0)
             with gr.Row():
-                batch_size = gr.Number(label="Batch size", value=defaults.batch_size, precision=0, minimum=1,
+                batch_size = gr.Number(step=1, label="Batch size", value=defaults.batch_size,
                                        info="pictures per step: steadier, and slower per step")
-                lora_rank = gr.Number(label="LoRA rank", value=defaults.lora_rank, precision=0, minimum=1,
+                lora_rank = gr.Number(step=1, label="LoRA rank", value=defaults.lora_rank,
                                       info="room to learn (LoRA only)")
             with gr.Row():
-                seed = gr.Number(label="Seed", value=defaults.seed, precision=0, minimum=0)
-                checkpoint_every = gr.Number(label="Checkpoint every", value=defaults.checkpoint_every, precision=0,
-                                             minimum=1)
+                seed = gr.Number(step=1, label="Seed", value=defaults.seed)
+                checkpoint_every = gr.Number(step=1, label="Checkpoint every", value=defaults.checkpoint_every)
                 name = gr.Textbox(label="Name", value="my-subject", info="saved in the models folder")
             with gr.Row():
-                train = gr.Button("Train", variant="primary")
-                stop = gr.Button("Stop (keeps a checkpoint)", variant="stop")
+                train = gr.Button("Train", variant="primary", elem_classes="studio-generate")
+                stop = gr.Button("Stop (keeps a checkpoint)", variant="stop", elem_classes="studio-stop")
         with gr.Column(scale=1):
             status = gr.HTML(progress_html(0, 1, "idle"))
             losses = gr.LinePlot(_loss_table([]), x="step", y="loss", title="Training loss", height=280)
@@ -154,11 +207,37 @@ def build(registry, shared) -> None:
                   num_class_images=num_class_images, method=method, steps=steps, learning_rate=learning_rate,
                   resolution=resolution, seed=seed, checkpoint_every=checkpoint_every, name=name,
                   batch_size=batch_size, lora_rank=lora_rank, prior_target=prior_target)
+    prepare, ready, busy = run_controls(shared, TAB, run_button=train, stop_button=stop, progress=status,
+                                        run_label="Train")
 
-    def run_training(**values):
-        yield from train_handler(registry, **values)
+    def run_training(request: gr.Request = None, **values):
+        yield gr.skip(), gr.skip(), gr.skip(), busy()
+        try:
+            for shown in train_handler(registry, shared, run_key(request, TAB), **values):
+                yield (*shown, gr.skip())
+        except Exception:
+            yield gr.skip(), gr.skip(), gr.skip(), ready()
+            raise
+        yield gr.skip(), gr.skip(), gr.skip(), ready()
 
-    event = train.click(run_training, inputs_kwargs=inputs, outputs=[status, losses, result],
-                        api_visibility="private", **shared.generation_options())
+    event = train.click(prepare, outputs=[train, status], queue=False, api_visibility="private").then(
+        run_training, inputs_kwargs=inputs, outputs=[status, losses, result, train], api_visibility="private",
+        **shared.generation_options())
     event.then(refresh_handler(registry, shared), outputs=shared.pickers(), api_visibility="private")
-    stop.click(None, cancels=[event], api_visibility="private")
+
+    def add_picture(payload: dict, current) -> dict:
+        """A sent picture joins the training pictures."""
+        current = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (current or [])]
+        image = payload.get("image")
+        if isinstance(image, str):
+            return {files: [*current, image]}
+        if image is not None:  # pixels only (not saved): write them where Gradio keeps uploads
+            import tempfile
+
+            handle, path = tempfile.mkstemp(suffix=".png", prefix="sent-")
+            with open(handle, "wb") as out:
+                image.save(out, format="PNG")
+            return {files: [*current, path]}
+        return {}
+
+    register_receiver(shared, Receiver(TAB, TITLE, [files], add_picture, inputs=[files]))

@@ -1,7 +1,7 @@
 """PNG Info: read the settings stored in an image by this or any common studio, and reuse them.
 
 Shows the raw text, the studio it came from, the settings as request fields and what the file states that
-no field holds; "Send to Text to Image" fills the form. The `/png_info` API returns (raw text, settings).
+no field holds; the Send-to buttons fill another tab's form. The `/png_info` API returns (raw text, settings).
 """
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from PIL import UnidentifiedImageError
 from pipelines import canonical_sampler
 from pipelines.metadata import PARAMETERS_KEY, png_text_chunks, read_settings
 from pipelines.requests import InvalidRequest
+from studio.send_to import Receiver, register_receiver, send_to_buttons
+from studio.widgets import user_error
 
 TITLE = "PNG Info"
+TAB = "png_info"
 NOTHING_FOUND = "No generation parameters found in this image."
 RAW_TEXT_LIMIT = 200_000  # characters of raw chunk text shown (a ComfyUI workflow can be very long)
 
@@ -23,7 +26,7 @@ def _read(image: str):
     try:
         return png_text_chunks(image), read_settings(image)
     except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise gr.Error(f"Could not read this file as an image: {error}") from None
+        raise user_error(f"Could not read this file as an image: {error}", title="Cannot read the image") from None
 
 
 def raw_text(chunks: dict[str, str]) -> str:
@@ -125,10 +128,11 @@ def build(registry, shared) -> None:
             source = gr.Markdown()
         with gr.Column(scale=1):
             parameters = gr.Textbox(label="Stored text", lines=6, max_lines=20, interactive=False,
-                                    buttons=["copy"])
+                                    buttons=["copy"], elem_classes="studio-parameters")
             settings = gr.JSON(label="Settings", open=True)
             unknown = gr.JSON(label="Also in the file (not used by the form)", open=False)
-            send = gr.Button("Send to Text to Image", variant="primary")
+            payload = gr.State(None)
+            send_to_buttons(shared, TAB, payload)
 
     def png_info(image):
         """The metadata text stored in an image and the settings it describes (request field names)."""
@@ -142,13 +146,6 @@ def build(registry, shared) -> None:
 
     image.change(png_info, inputs_kwargs={"image": image}, outputs=[parameters, settings], api_name="png_info")
     image.change(details, inputs=image, outputs=[source, unknown], api_visibility="private")
-
-    form = shared.txt2img_form
-
-    def send_to_txt2img(settings):
-        if not settings:
-            raise gr.Error("Load an image with generation parameters first.")
-        return {**form_updates(registry, form, settings), shared.tabs: gr.Tabs(selected="txt2img")}
-
-    send.click(send_to_txt2img, inputs=settings, outputs=[*form.values(), shared.tabs],
-               api_visibility="private")
+    settings.change(lambda path, found: {"image": path, "settings": found} if path else None,
+                    inputs=[image, settings], outputs=payload, queue=False, api_visibility="private")
+    register_receiver(shared, Receiver(TAB, TITLE, [image], lambda sent: {image: sent.get("image")}))
