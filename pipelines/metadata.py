@@ -28,6 +28,11 @@ REQUEST_KEY = "studio_request"
 STUDIO_VERSION = "Diffusion Studio"
 # The pattern A1111 itself uses to split the last line into "Key: value" pairs.
 A1111_PARAM_RE = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+# The same pairs in one pass. Used with re.findall, A1111's pattern restarts at every character of a run of
+# key characters not followed by ':' and rescans the whole run: quadratic, so one long line (a PNG with
+# megabytes of text) held a server thread for hours. The extra alternatives consume a run that cannot start
+# a pair, and runs of blanks, so no character is scanned more than a few times; the pairs are unchanged.
+_A1111_PAIR_SCAN = re.compile(A1111_PARAM_RE.pattern + r'|\s*\w[\w \-/]*|\s+|[\s\S]')
 NEGATIVE_PREFIX = "Negative prompt:"
 REQUEST_FIELDS = tuple(f.name for f in fields(GenerationRequest))
 
@@ -92,12 +97,19 @@ def png_info(request: GenerationRequest, extra: dict[str, Any] | None = None) ->
     return info
 
 
+def a1111_pairs(line: str) -> list[tuple[str, str]]:
+    """What `A1111_PARAM_RE.findall(line)` returns, in time linear in the line's length."""
+    return [match.group(1, 2) for match in _A1111_PAIR_SCAN.finditer(line) if match.group(1) is not None]
+
+
 def split_parameters(text: str) -> tuple[str, str, dict[str, str]]:
     """(prompt, negative prompt, {key: unquoted value}) of an A1111 `parameters` text."""
     lines = text.strip().split("\n")
     params: dict[str, str] = {}
-    if lines and len(A1111_PARAM_RE.findall(lines[-1])) >= 3:
-        params = {key.strip(): unquote(value) for key, value in A1111_PARAM_RE.findall(lines.pop())}
+    pairs = a1111_pairs(lines[-1]) if lines else []
+    if len(pairs) >= 3:
+        lines.pop()
+        params = {key.strip(): unquote(value) for key, value in pairs}
     prompt, negative, in_negative = [], [], False
     for line in lines:
         if line.strip().startswith(NEGATIVE_PREFIX):

@@ -8,6 +8,7 @@ builds its own pipeline object, scheduler and generators around them.
 """
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -20,6 +21,7 @@ from pipelines.devices import choose_device
 from pipelines.generation import RunHooks, check_prompt_lengths, run_images
 from pipelines.model_scan import scan_models_dir, spec_for_path
 from pipelines.outputs import OutputWriter
+from pipelines.paths import check_policy, inside, typed_path
 from pipelines.requests import GeneratedImage, GenerationRequest, GenerationResult, InvalidRequest, StepUpdate
 from pipelines.validation import validate_request
 
@@ -27,7 +29,10 @@ from pipelines.validation import validate_request
 class PipelineRegistry:
     def __init__(self, models_dir: str | Path | None = "models", outputs_dir: str | Path = "outputs",
                  device=None, dtype=None, cache_size: int = 2, save_outputs: bool = True,
-                 allow_ckpt: bool = False):
+                 allow_ckpt: bool = False, allow_paths: str = "any"):
+        """`allow_paths`: where a typed model, LoRA or depth-model path may point: "any" (the default: the CLI
+        and Python), or "models-dir" (the web studio: only inside the models folder; see pipelines/paths.py)."""
+        self.allow_paths = check_policy(allow_paths)
         choice = choose_device(device, dtype)
         self.device, self.dtype = choice.device, choice.dtype
         self.models_dir = Path(models_dir) if models_dir is not None else None
@@ -64,8 +69,8 @@ class PipelineRegistry:
         with self._catalog_lock:
             if key in self._loras:
                 return self._loras[key]
-        path = Path(key)
-        if path.exists():
+        path = typed_path(key, "loras", policy=self.allow_paths, models_dir=self.models_dir)
+        if path is not None:
             return LoraSpec(key, str(path))
         raise InvalidRequest("loras", f"unknown LoRA {key!r}; choose one of: {', '.join(self.lora_names()) or 'none'}"
                              " or give the path of a LoRA file")
@@ -75,8 +80,8 @@ class PipelineRegistry:
         with self._catalog_lock:
             if key in self._catalog:
                 return self._catalog[key]
-        path = Path(str(key)).expanduser()
-        if str(key) and path.exists():
+        path = typed_path(key, "model", policy=self.allow_paths, models_dir=self.models_dir)
+        if path is not None:
             spec = spec_for_path(path, key=str(key), allow_ckpt=self.allow_ckpt)
             if isinstance(spec, ModelSpec):
                 return spec
@@ -114,6 +119,8 @@ class PipelineRegistry:
     def validate(self, request: GenerationRequest) -> ModelSpec:
         spec = self.model_info(request.model)
         validate_request(request, spec, adapter_kinds=self._adapter_kind_check if request.adapters else None)
+        if self.allow_paths != "any" and any(isinstance(a.image, (str, bytes, os.PathLike)) for a in request.adapters):
+            raise InvalidRequest("adapters", "a condition image must be uploaded here, not named by a path")
         for key, _ in request.loras:
             self.lora_info(key)  # an unknown LoRA is refused before any work
         # Loads the model when needed (an absent one raises ModelNotAvailable with the download command);
@@ -187,7 +194,8 @@ class PipelineRegistry:
             if self._depth is None:
                 from pipelines.adapters import DepthEstimators
 
-                self._depth = DepthEstimators(models_dir=self.models_dir)
+                confine = None if self.allow_paths == "any" else (lambda text: inside(text, self.models_dir))
+                self._depth = DepthEstimators(models_dir=self.models_dir, confine=confine)
             return self._depth
 
     _depth_estimators = depth_estimators  # the name the adapters tab first used

@@ -6,7 +6,7 @@ import math
 import numbers
 
 from pipelines.catalog import Limits, ModelSpec
-from pipelines.requests import AdapterInput, GenerationRequest, InvalidRequest
+from pipelines.requests import AdapterInput, GenerationRequest, InvalidRequest, shown
 from pipelines.schedulers import scheduler_spec
 
 MAX_LORA_WEIGHT = 4.0
@@ -15,17 +15,17 @@ MAX_ADAPTER_WEIGHT = 4.0
 
 def _int(name: str, value, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidRequest(name, f"must be a whole number from {low} to {high}, got {value!r}")
+        raise InvalidRequest(name, f"must be a whole number from {low} to {high}, got {shown(value)}")
     if not low <= value <= high:
-        raise InvalidRequest(name, f"must be from {low} to {high}, got {value}")
+        raise InvalidRequest(name, f"must be from {low} to {high}, got {shown(value)}")
     return int(value)
 
 
 def _float(name: str, value, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise InvalidRequest(name, f"must be a number from {low:g} to {high:g}, got {value!r}")
+        raise InvalidRequest(name, f"must be a number from {low:g} to {high:g}, got {shown(value)}")
     if not low <= value <= high:
-        raise InvalidRequest(name, f"must be from {low:g} to {high:g}, got {value:g}")
+        raise InvalidRequest(name, f"must be from {low:g} to {high:g}, got {float(value):g}")
     return float(value)
 
 
@@ -41,10 +41,23 @@ def _size(name: str, value, limits: Limits) -> int:
     low, high, step = limits.min_size, limits.max_size, limits.size_multiple
     allowed = f"a multiple of {step} from {low} to {high}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidRequest(name, f"must be {allowed}, got {value!r}")
+        raise InvalidRequest(name, f"must be {allowed}, got {shown(value)}")
     if not low <= value <= high or value % step:
-        raise InvalidRequest(name, f"must be {allowed}, got {value}")
+        raise InvalidRequest(name, f"must be {allowed}, got {shown(value)}")
     return int(value)
+
+
+def _adapter_fields(index: int, adapter: AdapterInput) -> None:
+    if not isinstance(adapter.kind, str) or not adapter.kind:
+        raise InvalidRequest("adapters", f"item {index}: the kind must be a name such as 'sketch', "
+                                         f"got {shown(adapter.kind)}")
+    _float("adapters", adapter.weight, 0.0, MAX_ADAPTER_WEIGHT)
+    if not isinstance(adapter.preprocess, bool):
+        raise InvalidRequest("adapters", f"item {index}: preprocess must be true or false, got {shown(adapter.preprocess)}")
+    options = adapter.options
+    if not (isinstance(options, tuple) and all(isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
+                                               for pair in options)):
+        raise InvalidRequest("adapters", f"item {index}: options must map names to values, got {shown(options)}")
 
 
 def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kinds=None) -> None:
@@ -60,7 +73,7 @@ def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kin
     _size("width", request.width, limits)
     _size("height", request.height, limits)
     if not isinstance(request.scheduler, str):
-        raise InvalidRequest("scheduler", f"must be a scheduler name, got {request.scheduler!r}")
+        raise InvalidRequest("scheduler", f"must be a scheduler name, got {shown(request.scheduler)}")
     sched = scheduler_spec(request.scheduler)
     max_steps = min(limits.max_steps, sched.max_steps)
     _int("steps", request.steps, limits.min_steps, max_steps)
@@ -70,9 +83,9 @@ def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kin
     highest = limits.max_seed - images + 1
     seed_range = f"-1 (random) or a whole number from 0 to {highest}"
     if isinstance(request.seed, bool) or not isinstance(request.seed, numbers.Integral):
-        raise InvalidRequest("seed", f"must be {seed_range}, got {request.seed!r}")
+        raise InvalidRequest("seed", f"must be {seed_range}, got {shown(request.seed)}")
     if request.seed != -1 and not 0 <= request.seed <= highest:
-        raise InvalidRequest("seed", f"must be {seed_range} (with {images} image(s)), got {request.seed}")
+        raise InvalidRequest("seed", f"must be {seed_range} (with {images} image(s)), got {shown(request.seed)}")
     _float("adapter_conditioning_factor", request.adapter_conditioning_factor, 0.0, 1.0)
     if request.adapter_conditioning_factor != 1.0 and spec.family != "sdxl":
         raise InvalidRequest("adapter_conditioning_factor", "only SDXL adapters take a conditioning factor; "
@@ -80,7 +93,7 @@ def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kin
     for k, adapter in enumerate(request.adapters):
         if not isinstance(adapter, AdapterInput):
             raise InvalidRequest("adapters", f"item {k} must be an AdapterInput, got {type(adapter).__name__}")
-        _float("adapters", adapter.weight, 0.0, MAX_ADAPTER_WEIGHT)
+        _adapter_fields(k, adapter)
         if adapter_kinds is not None:
             adapter_kinds(spec.family, adapter.kind)
     if request.adapters and spec.family == "sd2":
