@@ -57,5 +57,6 @@ def add_endpoints(registry, shared) -> None:
             result = registry.generate(request)
         return gallery_entries(result), result_info(result)
 
-    trigger.click(txt2img, inputs_kwargs=form, outputs=[images, info], api_name="txt2img",
+    # preprocess=False: the handler sees exactly what the client sent, and studio.forms names any bad field
+    trigger.click(txt2img, inputs_kwargs=form, outputs=[images, info], api_name="txt2img", preprocess=False,
                   **shared.generation_options())

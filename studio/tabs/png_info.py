@@ -7,6 +7,8 @@ from PIL import UnidentifiedImageError
 from pipelines import scheduler_names
 from pipelines.metadata import PARAMETERS_KEY, png_text_chunks, read_png_info
 from pipelines.requests import InvalidRequest
+from pipelines.untrusted_images import open_untrusted
+from studio.uploads import upload_path
 
 TITLE = "PNG Info"
 NOTHING_FOUND = "No generation parameters found in this image."
@@ -17,11 +19,14 @@ def read_image_info(image: str | None) -> tuple[str, dict]:
     if not image:
         return "", {}
     try:
+        open_untrusted(image, "image", load=False).close()  # its size is checked before any decoding
         chunks = png_text_chunks(image)
         settings = read_png_info(image)
     except (UnidentifiedImageError, OSError) as error:
         raise gr.Error(f"Could not read this file as an image: {error}") from None
-    except (ValueError, InvalidRequest) as error:  # a parameters text that does not parse
+    except InvalidRequest as error:
+        raise gr.Error(str(error), title="Invalid upload") from None
+    except ValueError as error:  # a parameters text that does not parse
         raise gr.Error(f"The image's parameters could not be read: {error}") from None
     text = chunks.get(PARAMETERS_KEY) or "\n\n".join(f"{key}:\n{value}" for key, value in chunks.items())
     return text or NOTHING_FOUND, settings
@@ -69,9 +74,15 @@ def build(registry, shared) -> None:
 
     def png_info(image):
         """The parameters text stored in a PNG and the settings it describes (request field names)."""
-        return read_image_info(image)
+        try:
+            path = upload_path("image", image)  # the upload record as sent (preprocess=False)
+        except InvalidRequest as error:
+            raise gr.Error(str(error), title="Invalid upload") from None
+        return read_image_info(path)
 
-    image.change(png_info, inputs_kwargs={"image": image}, outputs=[parameters, settings], api_name="png_info")
+    # preprocess=False: Gradio would decode the picture before the handler could check its size
+    image.change(png_info, inputs_kwargs={"image": image}, outputs=[parameters, settings], api_name="png_info",
+                 preprocess=False)
 
     form = shared.txt2img_form
 
