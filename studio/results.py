@@ -5,6 +5,8 @@ import html
 import json
 import os
 
+from gradio import processing_utils
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from pipelines.metadata import REQUEST_KEY, PARAMETERS_KEY, a1111_parameters
@@ -19,9 +21,20 @@ def image_with_metadata(item: GeneratedImage) -> Image.Image:
     return image
 
 
+def served_copy(path: str) -> str:
+    """A copy of a saved output in Gradio's upload cache, for a gallery to show and serve.
+
+    The outputs folder itself is not among the paths Gradio serves (studio.ui.launch_options), so nobody can
+    fetch an output by guessing its name (`outputs/<date>/00012-42.png`); the copy lives in a folder named
+    by a keyed hash of its bytes, which only the one who was handed the image knows.
+    """
+    return processing_utils.save_file_to_cache(path, get_upload_folder())
+
+
 def gallery_entries(result: GenerationResult) -> list[tuple[object, str]]:
     """(image, caption) pairs; the saved file when there is one, so a download is that very PNG."""
-    return [(item.path or image_with_metadata(item), f"seed {item.seed}") for item in result.items]
+    return [(served_copy(item.path) if item.path else image_with_metadata(item), f"seed {item.seed}")
+            for item in result.items]
 
 
 def summary(result: GenerationResult) -> str:
@@ -50,3 +63,9 @@ def progress_html(done: int, total: int, note: str = "") -> str:
 def done_html(result: GenerationResult) -> str:
     """The progress bar once a generation has finished."""
     return progress_html(1, 1, f"Done: {len(result.items)} image(s) in {result.seconds:.1f} s")
+
+
+def queue_status_on(progress) -> dict:
+    """Event options that show Gradio's own status (the place in the queue while waiting, then the time
+    running) in the corner of our progress bar, without its spinner over the outputs."""
+    return {"show_progress": "minimal", "show_progress_on": [progress]}

@@ -31,6 +31,13 @@ CSS = """
 .studio-progress-label { position: relative; display: block; text-align: center; line-height: 1.6rem;
                          font-size: 0.85rem; font-variant-numeric: tabular-nums; }
 .studio-tool-button { min-width: 2.6rem !important; max-width: 3rem; }
+/* Gradio's status (place in the queue, then the time running) at the right end of our progress bar */
+.block:has(.studio-progress) > [data-testid="status-tracker"] {
+    z-index: 5; inset: 50% 0.75rem auto auto !important; transform: translateY(-50%); width: max-content !important;
+    height: 1.6rem !important; display: block; background: none !important; pointer-events: none; }
+.block:has(.studio-progress) > [data-testid="status-tracker"] .progress-text {
+    font-size: 0.8rem; line-height: 1.6rem; white-space: nowrap; position: static; margin: 0 !important;
+    padding: 0 !important; transform: none !important; }
 """
 
 
@@ -85,7 +92,14 @@ def build_demo(registry, *, default_model: str = "shapes", concurrency_limit: in
     return demo
 
 
-def launch_options(registry) -> dict:
-    """Keyword arguments for `demo.launch` that every launch wants (look, files the app may serve)."""
+DEFAULT_MAX_UPLOAD_MB = 50
+
+
+def launch_options(registry, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> dict:
+    """Keyword arguments for `demo.launch` that every launch wants (look, uploads, errors, files served).
+
+    No folder of ours is in `allowed_paths`: results reach the browser as copies in Gradio's cache
+    (studio.results.served_copy), so Gradio's file route serves nothing from the outputs or models folders.
+    """
     return {"theme": gr.themes.Soft(primary_hue="indigo", secondary_hue="sky"), "css": CSS,
-            "allowed_paths": [str(registry.outputs.root.resolve())]}
+            "allowed_paths": [], "max_file_size": int(max_upload_mb * 1024 * 1024), "show_error": True}

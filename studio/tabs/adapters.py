@@ -13,7 +13,7 @@ from pipelines.requests import InvalidRequest
 from studio.adapter_form import SLOT_FIELDS, api_input, parse_options, slot_input
 from studio.adapter_widgets import build_slot, kind_updates
 from studio.forms import as_choice, as_int, as_text, lora_strings
-from studio.results import done_html, gallery_entries, progress_html, summary
+from studio.results import done_html, gallery_entries, progress_html, queue_status_on, summary
 from studio.spaces_gpu import GPU
 from studio.uploads import uploaded_image
 from studio.widgets import (DEFAULT_SCHEDULER, checked_request, hint_steps_for, lora_picker, model_dropdown,
@@ -126,7 +126,7 @@ def build(registry, shared) -> None:
         yield {gallery: gallery_entries(result), maps: used, info: summary(result), progress: done_html(result)}
 
     run_event = gr.on([generate_button.click, prompt.submit], generate, inputs_kwargs=form,
-                      outputs=[gallery, maps, info, progress], show_progress="hidden",
+                      outputs=[gallery, maps, info, progress], **queue_status_on(progress),
                       api_name="adapter_live", api_visibility="undocumented", **shared.generation_options())
     stop_with(stop_button, run_event, progress)
     hint_steps_for(scheduler, steps)

@@ -10,7 +10,7 @@ from pipelines import scheduler_names
 from pipelines.grid import CellDone, compare_requests, labelled_grid, run_grid
 from pipelines.requests import StepUpdate
 from studio.forms import as_int, build_request, parse_number_list
-from studio.results import progress_html
+from studio.results import progress_html, queue_status_on
 from studio.runner import WorkerRun
 from studio.spaces_gpu import GPU
 from studio.widgets import live_updates, model_dropdown, shown_as_gr_error, stop_with
@@ -109,6 +109,6 @@ def build(registry, shared) -> None:
               "steps": steps, "guidance_scale": guidance_scale, "seed": seed, "axis": axis,
               "axis_values": axis_values}
     run_event = compare_button.click(run_comparison, inputs_kwargs=inputs, outputs=[grid_image, info, progress],
-                                     show_progress="hidden", api_name="compare", api_visibility="undocumented",
+                                     **queue_status_on(progress), api_name="compare", api_visibility="undocumented",
                                      **shared.generation_options())
     stop_with(stop_button, run_event, progress)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from pipelines.requests import InvalidRequest
-from studio.results import done_html, gallery_entries, progress_html, summary
+from studio.results import done_html, gallery_entries, progress_html, queue_status_on, summary
 from studio.spaces_gpu import GPU
 from studio.widgets import (checked_request, hint_steps_for, lora_picker, model_dropdown, scheduler_dropdown,
                             steps_slider, stop_with, streamed_generation)
@@ -101,7 +101,7 @@ def build(registry, shared) -> None:
                progress: done_html(result)}
 
     run_event = gr.on([generate_button.click, prompt.submit], generate, inputs_kwargs=form,
-                      outputs=[gallery, info, progress, last_seed], show_progress="hidden",
+                      outputs=[gallery, info, progress, last_seed], **queue_status_on(progress),
                       api_name="txt2img_live", api_visibility="undocumented", **shared.generation_options())
     stop_with(stop_button, run_event, progress)
     hint_steps_for(scheduler, steps)
