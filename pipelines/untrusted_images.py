@@ -8,6 +8,7 @@ text file, truncated or corrupt data, oversized text chunks) becomes InvalidRequ
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from pipelines.requests import InvalidRequest
 
 MAX_INPUT_PIXELS = 64_000_000  # 8000x8000: larger than any photo a model here is given, far below a bomb
-_READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+_READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError)
 
 
 def open_untrusted(source: str | Path | bytes, field: str, *, load: bool = True,
@@ -37,6 +38,11 @@ def open_untrusted(source: str | Path | bytes, field: str, *, load: bool = True,
             image.load()
     except InvalidRequest:
         raise
+    except Image.DecompressionBombError as error:  # Pillow refuses at open, before we see the size
+        pixels = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(pixels[1]) / 1e6:.0f} million pixels" if pixels else "over 179 million pixels"
+        raise InvalidRequest(field, f"{name} is {size}; pictures of at most {max_pixels / 1e6:.0f} million "
+                                    "pixels are accepted") from None
     except _READ_ERRORS as error:
         raise InvalidRequest(field, f"cannot read {name} as an image ({type(error).__name__}: "
                                     f"{str(error).splitlines()[0][:200] if str(error) else 'no detail'})") from None
