@@ -86,7 +86,10 @@ def load_estimator(folder: str | Path):
     """A transformers depth-estimation pipeline on CPU from a local folder (the same for real and tiny models)."""
     from transformers import pipeline
 
-    return pipeline("depth-estimation", model=str(folder), device="cpu")
+    from pipelines.module_building import MODULE_BUILDING
+
+    with MODULE_BUILDING:
+        return pipeline("depth-estimation", model=str(folder), device="cpu")
 
 
 def depth_to_image(predicted: np.ndarray, size: tuple[int, int]) -> Image.Image:
