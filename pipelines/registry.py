@@ -19,6 +19,7 @@ from pipelines.catalog import DEFAULT_MODEL, Limits, LoraSpec, ModelSpec, builti
 from pipelines.components import LoadedModel, LRUCache, ModelNotAvailable, load_components
 from pipelines.devices import choose_device
 from pipelines.generation import RunHooks, check_prompt_lengths, run_images
+from pipelines.memory import free_memory, is_out_of_memory, out_of_memory
 from pipelines.model_scan import scan_models_dir, spec_for_path
 from pipelines.outputs import OutputWriter
 from pipelines.paths import check_policy, inside, typed_path
@@ -133,19 +134,31 @@ class PipelineRegistry:
         started = time.perf_counter()
         if isinstance(preview_every, bool) or not isinstance(preview_every, int) or preview_every < 0:
             raise InvalidRequest("preview_every", f"must be 0 (never) or a positive whole number, got {preview_every!r}")
-        self.validate(request)
-        if request.seed == -1:
-            limit = self.limits(request.model).max_seed - request.num_images + 1
-            request = request.with_(seed=random.SystemRandom().randint(0, limit))
-        seeds = [request.seed + k for k in range(request.num_images)]
-        loaded = self.load(request.model)
-        hooks = RunHooks(on_step, should_stop, preview_every, lambda: self._preview_matrix(loaded))
-        adapter, maps, adapter_inputs = self._adapters_for(loaded, request)
-        if request.loras:
-            images = self._run_with_loras(loaded, request, seeds, hooks, adapter, adapter_inputs)
+        loading = True
+        try:
+            self.validate(request)  # loads the model
+            loading = False
+            if request.seed == -1:
+                limit = self.limits(request.model).max_seed - request.num_images + 1
+                request = request.with_(seed=random.SystemRandom().randint(0, limit))
+            seeds = [request.seed + k for k in range(request.num_images)]
+            loaded = self.load(request.model)
+            hooks = RunHooks(on_step, should_stop, preview_every, lambda: self._preview_matrix(loaded))
+            adapter, maps, adapter_inputs = self._adapters_for(loaded, request)
+            if request.loras:
+                images = self._run_with_loras(loaded, request, seeds, hooks, adapter, adapter_inputs)
+            else:
+                with loaded.weights.shared():
+                    images = run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=adapter_inputs)
+        except Exception as error:  # noqa: BLE001 - only out-of-memory is handled; the rest is re-raised
+            if not is_out_of_memory(error):
+                raise
+            failure = out_of_memory(self.device, request, loading=loading)
         else:
-            with loaded.weights.shared():
-                images = run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=adapter_inputs)
+            failure = None
+        if failure is not None:  # raised out here: the original's traceback, and the tensors it held, are gone
+            free_memory(self.device)
+            raise failure
         items = []
         for image, seed in zip(images, seeds):
             own = request.with_(seed=seed, num_images=1)

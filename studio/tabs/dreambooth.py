@@ -13,6 +13,7 @@ import gradio as gr
 
 from pipelines.dreambooth.config import PRIOR_TARGETS, TrainConfig, TrainingStopped
 from pipelines.dreambooth.dataset import IMAGE_SUFFIXES
+from pipelines.memory import free_memory, is_out_of_memory
 from pipelines.requests import InvalidRequest
 from studio.forms import as_float, as_int, as_text
 from studio.results import progress_html
@@ -81,6 +82,7 @@ def train_handler(registry, **values):
         raise gr.Error(str(error), title="Invalid setting") from None
     losses: list[tuple[int, float]] = []
     yield progress_html(0, config.steps, "loading the base model"), _loss_table(losses), gr.skip()
+    out_of_memory = False
     try:
         with TrainingRun(registry, config) as run:
             for update in run.updates():
@@ -95,6 +97,14 @@ def train_handler(registry, **values):
         raise gr.Error(str(error), title="Invalid setting") from None
     except ValueError as error:  # e.g. the folder holds another run's checkpoints
         raise gr.Error(str(error).splitlines()[0], title="Cannot train") from None
+    except RuntimeError as error:
+        if not is_out_of_memory(error):
+            raise
+        out_of_memory = True
+    if out_of_memory:  # out here the failed step's tensors are unreferenced, so freeing gets them back
+        free_memory(registry.device)
+        raise gr.Error("training ran out of memory: lower batch_size, then resolution or lora_rank (the last "
+                       "checkpoint is kept; Train with the same name continues)", title="Out of memory")
     registry.refresh()
     result = run.result
     where = "LoRA" if result.method == "lora" else "model"
