@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +26,18 @@ from pipelines.requests import GenerationRequest
 
 NAME_RE = re.compile(r"^(\d{5,})-")
 MAX_NAME_TRIES = 1000
+STALE_TEMP_SECONDS = 600  # a live writer's temporary file exists for milliseconds
+
+
+def sweep_stale_temporaries(folder: Path, older_than: float = STALE_TEMP_SECONDS) -> None:
+    """Delete the temporary files (`.NAME.xxxx.tmp`) of writers killed mid-write; they never held a result."""
+    now = time.time()
+    for path in folder.glob(".*.tmp"):
+        try:
+            if now - path.stat().st_mtime > older_than:
+                path.unlink()
+        except FileNotFoundError:  # another process swept it first
+            pass
 
 
 def _publish(temp: str, path: Path, overwrite: bool) -> None:
@@ -90,6 +103,7 @@ class OutputWriter:
         with self._lock:
             folder = self.folder()
             folder.mkdir(parents=True, exist_ok=True)
+            sweep_stale_temporaries(folder)
             number = self.next_number(folder)
             for _ in range(MAX_NAME_TRIES):
                 try:
