@@ -368,3 +368,21 @@ def test_after_all_of_it_the_server_answers_and_nothing_is_half_written(studio, 
         with Image.open(path) as image:
             image.load()
             assert image.size == (64, 64) and "parameters" in image.info
+
+
+def test_dreambooth_from_the_web_writes_only_inside_the_models_folder(studio, files):
+    from pipelines.requests import InvalidRequest
+    from studio.tabs.dreambooth import make_config
+
+    values = dict(model="shapes", files=[str(files / "plain.png")] * 3, instance_prompt="a sks shape",
+                  class_prompt="", prior=False, num_class_images=10, method="lora", steps=2, learning_rate=0,
+                  resolution=64, seed=0, checkpoint_every=1, batch_size=1, lora_rank=4)
+    for name in ("../evil", "/tmp/evil", ".hidden", "a/b", "x" * 65, ""):
+        with pytest.raises(InvalidRequest) as caught:
+            make_config(studio["registry"], name=name, **values)
+        assert caught.value.field == "name"
+    with pytest.raises(InvalidRequest, match="not inside the models folder") as caught:
+        make_config(studio["registry"], name="fine", **{**values, "model": str(SHAPES_DIR)})
+    assert caught.value.field == "model"
+    config = make_config(studio["registry"], name="fine", **values)
+    assert Path(config.out).parent == studio["registry"].models_dir
