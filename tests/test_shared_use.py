@@ -41,6 +41,7 @@ class SharedRegistry(PipelineRegistry):
         self.gate = threading.Event()
         self.endings: dict[str, tuple[str, int]] = {}
         self.ended = threading.Condition()
+        self.saved: list[str] = []  # the paths of every finished run
 
     def generate(self, request, on_step=None, should_stop=None, preview_every=0):
         if request.prompt.startswith("hold"):
@@ -55,6 +56,8 @@ class SharedRegistry(PipelineRegistry):
         try:
             result = super().generate(request, count, should_stop, preview_every)
             outcome = "finished"
+            with self.ended:
+                self.saved.extend(result.paths)
             return result
         except GenerationCancelled:
             outcome = "cancelled"
@@ -236,3 +239,18 @@ def test_generating_events_show_the_place_in_the_queue_on_the_progress_bar(studi
     for fn in live:
         progress = [block for block in fn.outputs if "studio-progress" in str(getattr(block, "value", ""))]
         assert fn.show_progress == "minimal" and [b._id for b in fn.show_progress_on] == [progress[0]._id]
+
+
+def test_nothing_was_lost(studio):
+    """Runs last: every image any client was answered with is in the outputs folder, whole, with its settings,
+    and nothing else is (the stopped run saved nothing)."""
+    registry, _, folders = studio
+    files = [p for p in (folders / "outputs").rglob("*") if p.is_file()]
+    on_disk = sorted(str(p) for p in files if ".cond" not in p.name)
+    assert sorted(registry.saved) == on_disk and len(on_disk) >= 30
+    maps = [p for p in files if ".cond" in p.name]  # the adapter runs' condition maps, each beside its image
+    assert len(maps) == 4 and all(str(p).split(".cond")[0] + ".png" in on_disk for p in maps)
+    for path in on_disk:
+        with Image.open(path) as image:
+            image.load()
+            assert "parameters" in image.info
