@@ -140,3 +140,20 @@ def test_training_killed_while_saving_a_checkpoint_or_the_lora_resumes(tmp_path,
     with safe_open(str(out / "pytorch_lora_weights.safetensors"), "pt") as weights:
         assert len(list(weights.keys())) > 0
     assert json.loads((out / "studio.json").read_text(encoding="utf-8"))["type"] == "lora"
+
+
+def test_replacing_and_pruning_checkpoints_never_leave_half_a_folder_under_its_name(tmp_path):
+    from pipelines.dreambooth.resume import prune, replace_folder
+
+    out = tmp_path / "run"
+    for step in (2, 4, 6):
+        (out / f"checkpoint-{step}").mkdir(parents=True)
+        (out / f"checkpoint-{step}" / "training_state.json").write_text(json.dumps({"step": step}))
+    staging = out / ".checkpoint-6.tmp"
+    staging.mkdir()
+    (staging / "training_state.json").write_text(json.dumps({"step": 6, "again": True}))
+    replace_folder(staging, out / "checkpoint-6")
+    assert json.loads((out / "checkpoint-6" / "training_state.json").read_text())["again"]
+    prune(out, 1)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint-6"]  # nothing aside is left behind
+    assert [step for step, _ in checkpoints(out)] == [6]
