@@ -6,8 +6,8 @@ field by field. A file then arrives as Gradio's file record (`{"path": ..., "ori
 Gradio has already checked to be an upload of this server; `upload_path` checks it again and the picture
 goes through pipelines.untrusted_images (pixel limit first, then decoding).
 
-In the UI, `CheckedImage` is a gr.Image whose upload is checked the same way before Gradio opens it, so a
-decompression bomb or a text file renamed .png gets a message instead of Gradio's processing traceback.
+In the UI, `checked_image` makes a gr.Image whose upload is checked the same way before Gradio opens it, so
+a decompression bomb or a text file renamed .png gets a message instead of Gradio's processing traceback.
 """
 from __future__ import annotations
 
@@ -39,21 +39,28 @@ def uploaded_image(field: str, payload) -> Image.Image | None:
     return None if path is None else open_untrusted(path, field)
 
 
-class CheckedImage(gr.Image):
-    """gr.Image (the same widget in the browser) whose uploads are refused by name when they are not pictures
-    or are too large to decode."""
+def checked_image(**options) -> gr.Image:
+    """A gr.Image (`options` as gr.Image takes them) whose uploads are refused by name when they are not
+    pictures or are too large to decode, before Gradio opens them.
 
-    is_template = True  # the browser shows it as the plain Image component
+    The check wraps this one widget's preprocess: a gr.Image subclass would do the same, but Gradio writes a
+    type stub (.pyi) beside every module that defines a component class.
+    """
+    image = gr.Image(**options)
+    plain = image.preprocess
+    field = (image.label or "image").lower()
 
-    def preprocess(self, payload):
-        field = (self.label or "image").lower()
+    def preprocess(payload):
         path = getattr(payload, "path", None)
         try:
             if path:
                 open_untrusted(Path(path), field, load=False).close()
-            return super().preprocess(payload)
+            return plain(payload)
         except InvalidRequest as error:
             raise gr.Error(str(error), title="Invalid upload") from None
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:  # e.g. a data: URL
             raise gr.Error(f"{field}: cannot read the upload as an image ({type(error).__name__})",
                            title="Invalid upload") from None
+
+    image.preprocess = preprocess
+    return image

@@ -386,3 +386,22 @@ def test_dreambooth_from_the_web_writes_only_inside_the_models_folder(studio, fi
     assert caught.value.field == "model"
     config = make_config(studio["registry"], name="fine", **values)
     assert Path(config.out).parent == studio["registry"].models_dir
+
+
+def test_the_adapters_upload_widget_refuses_a_bomb_before_gradio_opens_it(studio, files):
+    import gradio as gr
+    from gradio.components.image import ImageData
+    from gradio.utils import get_upload_folder
+
+    demo = build_demo(studio["registry"])
+    [upload, *_] = [b for b in demo.blocks.values()
+                    if isinstance(b, gr.Image) and b.label == "Upload a photo or a condition map"]
+    cached = Path(get_upload_folder()) / "robust-bomb" / "bomb.png"
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_bytes((files / "bomb.png").read_bytes())
+    with pytest.raises(gr.Error, match="million pixels"):
+        upload.preprocess(ImageData(path=str(cached), orig_name="bomb.png"))
+    with pytest.raises(gr.Error, match="cannot read"):
+        upload.preprocess(ImageData(path=str(files / "text.png"), orig_name="text.png"))
+    picture = upload.preprocess(ImageData(path=str(files / "plain.png"), orig_name="plain.png"))
+    assert picture.size == (64, 64)
