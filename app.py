@@ -34,11 +34,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: per device)")
     parser.add_argument("--concurrency", type=int, default=1, metavar="N",
                         help="generations running at once on the device (default: 1)")
+    parser.add_argument("--queue-size", type=int, default=int(env("STUDIO_QUEUE_SIZE", "64")), metavar="N",
+                        help="requests that may wait; more are told the queue is full (default: 64)")
+    parser.add_argument("--max-upload-mb", type=float, default=float(env("STUDIO_MAX_UPLOAD_MB", "50")), metavar="MB",
+                        help="largest file a user may upload (default: 50)")
     args = parser.parse_args(argv)
     if args.auth is not None and (":" not in args.auth or args.auth.startswith(":")):
         parser.error("--auth: write USER:PASS")
     if args.concurrency < 1:
         parser.error("--concurrency: must be at least 1")
+    if args.queue_size < 1:
+        parser.error("--queue-size: must be at least 1")
+    if not 0 < args.max_upload_mb <= 10_000:
+        parser.error("--max-upload-mb: must be more than 0 and at most 10000")
     return args
 
 
@@ -52,11 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries()  # the server log shows requests and errors, not loading bars and expected notices
 
     try:
+        # allow_paths: what strangers type in the model and LoRA pickers opens only inside the models folder
         registry = PipelineRegistry(models_dir=args.models_dir, outputs_dir=args.outputs_dir,
-                                    device=args.device, dtype=args.dtype)
-        private = bool(args.auth) and not args.shared_gallery  # signed-in users see only their own images
+                                    device=args.device, dtype=args.dtype, allow_paths="models-dir")
         demo = build_demo(registry, default_model=args.model, concurrency_limit=args.concurrency,
-                          private_outputs=private, shared_gallery=args.shared_gallery)
+                          max_queue=args.queue_size, shared_gallery=args.shared_gallery)
         if os.environ.get("SPACES_ZERO_GPU"):
             # ZeroGPU runs each @spaces.GPU call in a forked worker: weights loaded here, before the fork,
             # are shared by every call instead of being reloaded by each one.
@@ -65,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth, show_error=True,
-                **launch_options(registry, private_outputs=private))
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, auth=auth,
+                **launch_options(registry, max_upload_mb=args.max_upload_mb))
     return 0
 
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import torch
 
 from pipelines.catalog import ModelSpec, download_hint
+from pipelines.module_building import MODULE_BUILDING
 from pipelines.requests import InvalidRequest
 from pipelines.rwlock import ReadWriteLock
 
@@ -106,7 +107,8 @@ def load_components(spec: ModelSpec, device: torch.device, dtype: torch.dtype, *
             from pipelines.checkpoints.single_file import load_single_file
 
             try:
-                components = dict(load_single_file(spec.source, allow_ckpt=allow_ckpt, dtype=dtype))
+                with MODULE_BUILDING:
+                    components = dict(load_single_file(spec.source, allow_ckpt=allow_ckpt, dtype=dtype))
             except ValueError as error:  # a refused .ckpt, an inpainting or refiner file, ...
                 if isinstance(error, InvalidRequest):
                     raise
@@ -118,13 +120,15 @@ def load_components(spec: ModelSpec, device: torch.device, dtype: torch.dtype, *
                 raise ModelNotAvailable(spec.key, f"{spec.key!r} holds only a UNet and names no base model; "
                                         'add {"base": KEY} to its studio.json')
             components = dict(base_components(spec.base))  # shares the base's cached VAE and tokenizers
-            components["unet"] = UNet2DConditionModel.from_pretrained(spec.unet_path, dtype=dtype)
-            for name in ("text_encoder", "text_encoder_2"):  # present when training tuned the text encoder
-                folder = Path(spec.unet_path).parent / name
-                if (folder / "config.json").exists():
-                    components[name] = type(components[name]).from_pretrained(str(folder), dtype=dtype)
+            with MODULE_BUILDING:  # after the base: that load takes this lock itself, and others
+                components["unet"] = UNet2DConditionModel.from_pretrained(spec.unet_path, dtype=dtype)
+                for name in ("text_encoder", "text_encoder_2"):  # present when training tuned the text encoder
+                    folder = Path(spec.unet_path).parent / name
+                    if (folder / "config.json").exists():
+                        components[name] = type(components[name]).from_pretrained(str(folder), dtype=dtype)
         else:
-            components = _from_pretrained(spec, dtype)
+            with MODULE_BUILDING:
+                components = _from_pretrained(spec, dtype)
     except OSError as error:  # missing or partial files
         hint = f"; fetch them with: {download_hint(spec.key)}" if spec.repo_id else ""
         raise ModelNotAvailable(spec.key, f"could not load {spec.key!r} from {spec.source}: {error}{hint}") from error

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from pipelines.module_building import MODULE_BUILDING
 from pipelines.requests import InvalidRequest
 
 LORA_FILE_NAME = "pytorch_lora_weights.safetensors"  # what diffusers' save_lora_weights writes
@@ -112,7 +113,8 @@ def lora_scope(pipeline, loras, *, cache: LoraCache | None = None,
             state = cache.get(path)
             name = f"{ADAPTER_PREFIX}{index}"
             try:
-                loader.load_lora_weights(state, adapter_name=name)
+                with MODULE_BUILDING:
+                    loader.load_lora_weights(state, adapter_name=name)
             except (ValueError, RuntimeError, KeyError) as error:
                 raise InvalidRequest("loras", f"{Path(str(path)).name} does not fit this model: "
                                               f"{str(error).splitlines()[0]}") from error
@@ -121,7 +123,8 @@ def lora_scope(pipeline, loras, *, cache: LoraCache | None = None,
         yield pipeline
     finally:
         if names or _has_adapters(loader):
-            loader.unload_lora_weights()  # removes the injected layers; the base weights were never touched
+            with MODULE_BUILDING:
+                loader.unload_lora_weights()  # removes the injected layers; the base weights were never touched
 
 
 def parse_lora_spec(text: str, default_weight: float = 1.0) -> tuple[str, float]:

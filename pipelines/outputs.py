@@ -15,6 +15,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -43,6 +44,20 @@ def user_folder(user: str) -> str:
     if safe != user:
         safe = f"{safe}-{hashlib.sha256(user.encode('utf-8')).hexdigest()[:8]}"
     return safe
+
+
+STALE_TEMP_SECONDS = 600  # a live writer's temporary file exists for milliseconds
+
+
+def sweep_stale_temporaries(folder: Path, older_than: float = STALE_TEMP_SECONDS) -> None:
+    """Delete the temporary files (`.NAME.xxxx.tmp`) of writers killed mid-write; they never held a result."""
+    now = time.time()
+    for path in folder.glob(".*.tmp"):
+        try:
+            if now - path.stat().st_mtime > older_than:
+                path.unlink()
+        except FileNotFoundError:  # another process swept it first
+            pass
 
 
 def _publish(temp: str, path: Path, overwrite: bool) -> None:
@@ -117,6 +132,7 @@ class OutputWriter:
         with self._lock:
             folder = self.folder(user)
             folder.mkdir(parents=True, exist_ok=True)
+            sweep_stale_temporaries(folder)
             number = self.next_number(folder)
             for _ in range(MAX_NAME_TRIES):
                 try:

@@ -8,6 +8,7 @@ builds its own pipeline object, scheduler and generators around them.
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -18,9 +19,11 @@ from pipelines.components import LoadedModel, LRUCache, ModelNotAvailable, load_
 from pipelines.devices import choose_device
 from pipelines.generation import RunHooks, run_images
 from pipelines.metadata import FileHashes
+from pipelines.memory import free_memory, is_out_of_memory, out_of_memory
 from pipelines.model_scan import scan_models_dir, spec_for_path
 from pipelines.noise import image_seeds, resolve_seeds
 from pipelines.outputs import OutputWriter
+from pipelines.paths import check_policy, inside, typed_path
 from pipelines.prompts import EmbeddingLibrary, check_prompts, embedding_widths
 from pipelines.requests import (GeneratedImage, GenerationCancelled, GenerationRequest, GenerationResult,
                                 InvalidRequest, StepUpdate)
@@ -33,7 +36,10 @@ EMBEDDINGS_FOLDER = "embeddings"  # inside the models folder
 class PipelineRegistry:
     def __init__(self, models_dir: str | Path | None = "models", outputs_dir: str | Path = "outputs",
                  device=None, dtype=None, cache_size: int = 2, save_outputs: bool = True,
-                 allow_ckpt: bool = False):
+                 allow_ckpt: bool = False, allow_paths: str = "any"):
+        """`allow_paths`: where a typed model, LoRA or depth-model path may point: "any" (the default: the CLI
+        and Python), or "models-dir" (the web studio: only inside the models folder; see pipelines/paths.py)."""
+        self.allow_paths = check_policy(allow_paths)
         choice = choose_device(device, dtype)
         self.device, self.dtype = choice.device, choice.dtype
         self.models_dir = Path(models_dir) if models_dir is not None else None
@@ -80,8 +86,8 @@ class PipelineRegistry:
         with self._catalog_lock:
             if key in self._loras:
                 return self._loras[key]
-        path = Path(key)
-        if path.exists():
+        path = typed_path(key, "loras", policy=self.allow_paths, models_dir=self.models_dir)
+        if path is not None:
             return LoraSpec(key, str(path))
         raise InvalidRequest("loras", f"unknown LoRA {key!r}; choose one of: {', '.join(self.lora_names()) or 'none'}"
                              " or give the path of a LoRA file")
@@ -91,8 +97,8 @@ class PipelineRegistry:
         with self._catalog_lock:
             if key in self._catalog:
                 return self._catalog[key]
-        path = Path(str(key)).expanduser()
-        if str(key) and path.exists():
+        path = typed_path(key, "model", policy=self.allow_paths, models_dir=self.models_dir)
+        if path is not None:
             spec = spec_for_path(path, key=str(key), allow_ckpt=self.allow_ckpt)
             if isinstance(spec, ModelSpec):
                 return spec
@@ -130,6 +136,8 @@ class PipelineRegistry:
     def validate(self, request: GenerationRequest) -> ModelSpec:
         spec = self.model_info(request.model)
         validate_request(request, spec, adapter_kinds=self._adapter_kind_check if request.adapters else None)
+        if self.allow_paths != "any" and any(isinstance(a.image, (str, bytes, os.PathLike)) for a in request.adapters):
+            raise InvalidRequest("adapters", "a condition image must be uploaded here, not named by a path")
         for key, _ in request.loras:
             self.lora_info(key)  # an unknown LoRA is refused before any work
         # Loads the model when needed (an absent one raises ModelNotAvailable with the download command);
@@ -149,34 +157,46 @@ class PipelineRegistry:
         started = time.perf_counter()
         if isinstance(preview_every, bool) or not isinstance(preview_every, int) or preview_every < 0:
             raise InvalidRequest("preview_every", f"must be 0 (never) or a positive whole number, got {preview_every!r}")
-        spec = self.validate(request)
-        request = resolve_seeds(request, self.limits(request.model).max_seed)
-        seeds, variation_seeds = zip(*image_seeds(request))
-        loaded = self.load(request.model)
-        adapter, maps, adapter_inputs = self._adapters_for(loaded, request)
-        items: list[GeneratedImage] = []
-        extra = self.file_hashes.model_fields(spec) if self.save_outputs else {}
-
-        def keep(index: int, image, skipped_at: int | None) -> None:
-            own = request.with_(seed=seeds[index], variation_seed=variation_seeds[index], num_images=1,
-                                batch_count=1)
-            save = self.save_outputs and skipped_at is None  # as A1111: an unfinished image is not saved
-            path = self.outputs.save(image, own, maps, extra, user=user) if save else None
-            items.append(GeneratedImage(image, seeds[index], own, path, maps, skipped_at))
-
-        hooks = RunHooks(on_step, should_stop, preview_every, lambda: self._preview_matrix(loaded),
-                         should_skip=should_skip, on_image=keep)
-        run = dict(adapter=adapter, conditions=adapter_inputs, variation_seeds=list(variation_seeds),
-                   embedding_library=self.embeddings)
+        loading = True
         try:
-            if request.loras:
-                self._run_with_loras(loaded, request, list(seeds), hooks, run)
-            else:
-                with loaded.weights.shared():
-                    run_images(loaded, request, list(seeds), hooks, **run)
-        except GenerationCancelled as cancelled:
-            cancelled.partial = GenerationResult(tuple(items), request, time.perf_counter() - started)
-            raise
+            spec = self.validate(request)  # loads the model
+            loading = False
+            request = resolve_seeds(request, self.limits(request.model).max_seed)
+            seeds, variation_seeds = zip(*image_seeds(request))
+            loaded = self.load(request.model)
+            adapter, maps, adapter_inputs = self._adapters_for(loaded, request)
+            items: list[GeneratedImage] = []
+            extra = self.file_hashes.model_fields(spec) if self.save_outputs else {}
+
+            def keep(index: int, image, skipped_at: int | None) -> None:
+                own = request.with_(seed=seeds[index], variation_seed=variation_seeds[index], num_images=1,
+                                    batch_count=1)
+                save = self.save_outputs and skipped_at is None  # as A1111: an unfinished image is not saved
+                path = self.outputs.save(image, own, maps, extra, user=user) if save else None
+                items.append(GeneratedImage(image, seeds[index], own, path, maps, skipped_at))
+
+            hooks = RunHooks(on_step, should_stop, preview_every, lambda: self._preview_matrix(loaded),
+                             should_skip=should_skip, on_image=keep)
+            run = dict(adapter=adapter, conditions=adapter_inputs, variation_seeds=list(variation_seeds),
+                       embedding_library=self.embeddings)
+            try:
+                if request.loras:
+                    self._run_with_loras(loaded, request, list(seeds), hooks, run)
+                else:
+                    with loaded.weights.shared():
+                        run_images(loaded, request, list(seeds), hooks, **run)
+            except GenerationCancelled as cancelled:
+                cancelled.partial = GenerationResult(tuple(items), request, time.perf_counter() - started)
+                raise
+        except Exception as error:  # noqa: BLE001 - only out-of-memory is handled; the rest is re-raised
+            if not is_out_of_memory(error):
+                raise
+            failure = out_of_memory(self.device, request, loading=loading)
+        else:
+            failure = None
+        if failure is not None:  # raised out here: the original's traceback, and the tensors it held, are gone
+            free_memory(self.device)
+            raise failure
         return GenerationResult(tuple(items), request, time.perf_counter() - started)
 
     def _run_with_loras(self, loaded, request, seeds, hooks, run: dict):
@@ -220,7 +240,8 @@ class PipelineRegistry:
             if self._depth is None:
                 from pipelines.adapters import DepthEstimators
 
-                self._depth = DepthEstimators(models_dir=self.models_dir)
+                confine = None if self.allow_paths == "any" else (lambda text: inside(text, self.models_dir))
+                self._depth = DepthEstimators(models_dir=self.models_dir, confine=confine)
             return self._depth
 
     _depth_estimators = depth_estimators  # the name the adapters tab first used

@@ -1,6 +1,8 @@
 """What crosses the line between the studio (UI, CLI, API) and the model code: frozen dataclasses."""
 from __future__ import annotations
 
+import numbers
+import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -15,6 +17,15 @@ class InvalidRequest(ValueError):
         self.field = field_name
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """A value as an error message quotes it: short, and never failing (a 5000-digit int has no str())."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - whatever a client sent, the message must still be made
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 @dataclass(frozen=True)
 class AdapterInput:
     """One condition for T2I-Adapter generation: a map (or a photo to extract one from) and its weight."""
@@ -27,6 +38,8 @@ class AdapterInput:
 
     def __post_init__(self):
         if isinstance(self.options, dict):
+            if not all(isinstance(key, str) for key in self.options):
+                raise InvalidRequest("adapters", f"preprocessor option names must be text, got {shown(self.options)}")
             object.__setattr__(self, "options", tuple(sorted(self.options.items())))
 
 
@@ -55,8 +68,8 @@ class GenerationRequest:
 
     def __post_init__(self):
         # Lists are accepted for convenience and frozen into tuples, so a request can never change.
-        object.__setattr__(self, "adapters", tuple(self.adapters))
-        object.__setattr__(self, "loras", tuple((str(p), float(w)) for p, w in self.loras))
+        object.__setattr__(self, "adapters", _frozen_list("adapters", self.adapters))
+        object.__setattr__(self, "loras", tuple(_lora_pair(item) for item in _frozen_list("loras", self.loras)))
 
     def with_(self, **changes) -> "GenerationRequest":
         return replace(self, **changes)
@@ -73,6 +86,28 @@ class GenerationRequest:
                 value = [list(pair) for pair in value]
             out[f.name] = value
         return out
+
+
+def _frozen_list(name: str, value) -> tuple:
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)):
+        raise InvalidRequest(name, f"must be a list, got {shown(value)}")
+    return tuple(value)
+
+
+def _lora_pair(item) -> tuple[str, float]:
+    """(key or path, weight) of one LoRA; the weight's range is validation's to check."""
+    if not (isinstance(item, (list, tuple)) and len(item) == 2):
+        raise InvalidRequest("loras", f"each LoRA is (key or path, weight), got {shown(item)}")
+    ref, weight = item
+    if not isinstance(ref, (str, os.PathLike)):
+        raise InvalidRequest("loras", f"a LoRA is named by a key or a path, got {shown(ref)}")
+    if isinstance(weight, bool) or not isinstance(weight, numbers.Real):
+        raise InvalidRequest("loras", f"the weight of {shown(str(ref))} must be a number, got {shown(weight)}")
+    try:
+        return os.fspath(ref), float(weight)
+    except (OverflowError, ValueError):
+        raise InvalidRequest("loras", f"the weight of {shown(str(ref))} must be a number from -4 to 4, "
+                                      f"got {shown(weight)}") from None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import math
 import numbers
 
 from pipelines.catalog import Limits, ModelSpec
-from pipelines.requests import AdapterInput, GenerationRequest, InvalidRequest
+from pipelines.requests import AdapterInput, GenerationRequest, InvalidRequest, shown
 from pipelines.schedulers import resolve_sampler
 
 MAX_LORA_WEIGHT = 4.0
@@ -17,17 +17,17 @@ MAX_BATCH_COUNT = 100  # as AUTOMATIC1111's batch count slider
 
 def _int(name: str, value, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidRequest(name, f"must be a whole number from {low} to {high}, got {value!r}")
+        raise InvalidRequest(name, f"must be a whole number from {low} to {high}, got {shown(value)}")
     if not low <= value <= high:
-        raise InvalidRequest(name, f"must be from {low} to {high}, got {value}")
+        raise InvalidRequest(name, f"must be from {low} to {high}, got {shown(value)}")
     return int(value)
 
 
 def _float(name: str, value, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise InvalidRequest(name, f"must be a number from {low:g} to {high:g}, got {value!r}")
+        raise InvalidRequest(name, f"must be a number from {low:g} to {high:g}, got {shown(value)}")
     if not low <= value <= high:
-        raise InvalidRequest(name, f"must be from {low:g} to {high:g}, got {value:g}")
+        raise InvalidRequest(name, f"must be from {low:g} to {high:g}, got {float(value):g}")
     return float(value)
 
 
@@ -43,9 +43,9 @@ def _size(name: str, value, limits: Limits) -> int:
     low, high, step = limits.min_size, limits.max_size, limits.size_multiple
     allowed = f"a multiple of {step} from {low} to {high}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidRequest(name, f"must be {allowed}, got {value!r}")
+        raise InvalidRequest(name, f"must be {allowed}, got {shown(value)}")
     if not low <= value <= high or value % step:
-        raise InvalidRequest(name, f"must be {allowed}, got {value}")
+        raise InvalidRequest(name, f"must be {allowed}, got {shown(value)}")
     return int(value)
 
 
@@ -53,9 +53,22 @@ def _seed(name: str, value, max_seed: int, images: int) -> None:
     highest = max_seed - images + 1
     seed_range = f"-1 (random) or a whole number from 0 to {highest}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InvalidRequest(name, f"must be {seed_range}, got {value!r}")
+        raise InvalidRequest(name, f"must be {seed_range}, got {shown(value)}")
     if value != -1 and not 0 <= value <= highest:
-        raise InvalidRequest(name, f"must be {seed_range} (with {images} image(s)), got {value}")
+        raise InvalidRequest(name, f"must be {seed_range} (with {images} image(s)), got {shown(value)}")
+
+
+def _adapter_fields(index: int, adapter: AdapterInput) -> None:
+    if not isinstance(adapter.kind, str) or not adapter.kind:
+        raise InvalidRequest("adapters", f"item {index}: the kind must be a name such as 'sketch', "
+                                         f"got {shown(adapter.kind)}")
+    _float("adapters", adapter.weight, 0.0, MAX_ADAPTER_WEIGHT)
+    if not isinstance(adapter.preprocess, bool):
+        raise InvalidRequest("adapters", f"item {index}: preprocess must be true or false, got {shown(adapter.preprocess)}")
+    options = adapter.options
+    if not (isinstance(options, tuple) and all(isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
+                                               for pair in options)):
+        raise InvalidRequest("adapters", f"item {index}: options must map names to values, got {shown(options)}")
 
 
 def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kinds=None) -> None:
@@ -71,19 +84,12 @@ def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kin
     _size("width", request.width, limits)
     _size("height", request.height, limits)
     if not isinstance(request.scheduler, str):
-        raise InvalidRequest("scheduler", f"must be a sampler name, got {request.scheduler!r}")
+        raise InvalidRequest("scheduler", f"must be a sampler name, got {shown(request.scheduler)}")
     sched = resolve_sampler(request.scheduler, request.schedule_type).spec
     max_steps = min(limits.max_steps, sched.max_steps)
     _int("steps", request.steps, limits.min_steps, max_steps)
     _float("guidance_scale", request.guidance_scale, limits.min_guidance, limits.max_guidance)
     images = _int("num_images", request.num_images, limits.min_images, limits.max_images)
-    # image k uses seed + k, so the last image's seed must still be a valid seed
-    highest = limits.max_seed - images + 1
-    seed_range = f"-1 (random) or a whole number from 0 to {highest}"
-    if isinstance(request.seed, bool) or not isinstance(request.seed, numbers.Integral):
-        raise InvalidRequest("seed", f"must be {seed_range}, got {request.seed!r}")
-    if request.seed != -1 and not 0 <= request.seed <= highest:
-        raise InvalidRequest("seed", f"must be {seed_range} (with {images} image(s)), got {request.seed}")
     _int("clip_skip", request.clip_skip, 1, MAX_CLIP_SKIP)
     images *= _int("batch_count", request.batch_count, 1, MAX_BATCH_COUNT)
     strength = _float("variation_strength", request.variation_strength, 0.0, 1.0)
@@ -97,7 +103,7 @@ def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kin
     for k, adapter in enumerate(request.adapters):
         if not isinstance(adapter, AdapterInput):
             raise InvalidRequest("adapters", f"item {k} must be an AdapterInput, got {type(adapter).__name__}")
-        _float("adapters", adapter.weight, 0.0, MAX_ADAPTER_WEIGHT)
+        _adapter_fields(k, adapter)
         if adapter_kinds is not None:
             adapter_kinds(spec.family, adapter.kind)
     if request.adapters and spec.family == "sd2":

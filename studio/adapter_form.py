@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image
 
 from pipelines.adapters.preprocess import PREPROCESSORS
-from pipelines.requests import AdapterInput, InvalidRequest
-from studio.forms import as_float
+from pipelines.requests import AdapterInput, InvalidRequest, shown
+from studio.forms import as_bool, as_choice, as_float, as_text
 
 SOURCES = ("Draw", "Upload")
 # Slot widget name -> preprocessor option it sets (the names the preprocessors use).
@@ -81,11 +81,13 @@ def api_input(kind: str, image, weight: Any = 1.0, preprocess: bool = False, pre
     """An API caller's condition: an image with plain settings; `options` as a dict or JSON text."""
     if image is None or (isinstance(image, str) and not image):
         return None
+    kind = as_choice("adapters", kind)
     settings = parse_options(options)
+    preprocessor = as_text("adapters", preprocessor).strip()
     if preprocessor:
         settings["preprocessor"] = preprocessor
     return AdapterInput(kind=kind, image=image, weight=_weight(kind, weight),
-                        preprocess=bool(preprocess) or bool(preprocessor and preprocessor != "as-is"),
+                        preprocess=as_bool("adapters", preprocess) or preprocessor not in ("", "as-is"),
                         options=settings)
 
 
@@ -94,10 +96,12 @@ def parse_options(options: str | dict | None) -> dict:
         return {}
     if isinstance(options, dict):
         return dict(options)
+    if not isinstance(options, str):
+        raise InvalidRequest("adapters", f"options must be a JSON object such as {{\"low\": 50}}, got {shown(options)}")
     try:
         parsed = json.loads(options)
-    except json.JSONDecodeError as error:
+    except (ValueError, RecursionError) as error:  # bad JSON, a 5000-digit number, "[[[[..." past the stack
         raise InvalidRequest("adapters", f"options must be a JSON object such as {{\"low\": 50}}: {error}") from None
     if not isinstance(parsed, dict):
-        raise InvalidRequest("adapters", f"options must be a JSON object such as {{\"low\": 50}}, got {options!r}")
+        raise InvalidRequest("adapters", f"options must be a JSON object such as {{\"low\": 50}}, got {shown(options)}")
     return parsed

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from studio.uploads import checked_image
+
 from pipelines.adapters import kinds_for, preprocessors_for
 from pipelines.adapters.preprocess import DEFAULT_PREPROCESSOR, PREPROCESSORS, WEIGHT_RANGE
 from studio.adapter_form import OPTION_WIDGETS, SOURCES
@@ -41,7 +43,7 @@ def build_slot(index: int, family: str) -> dict[str, gr.components.Component]:
                                       brush=gr.Brush(colors=["#000000", "#404040"], default_color="#000000",
                                                      default_size=BRUSH_SIZE, color_mode="fixed"),
                                       label="Draw dark strokes on white", format="png", height=360)
-    widgets["upload"] = gr.Image(type="pil", label="Upload a photo or a condition map", format="png",
+    widgets["upload"] = checked_image(type="pil", label="Upload a photo or a condition map", format="png",
                                  height=360, visible=False, sources=["upload", "clipboard"])
     with gr.Row(equal_height=True):
         widgets["preprocessor"] = gr.Dropdown(preprocessor_choices(kind_value), value="as-is",

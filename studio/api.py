@@ -71,5 +71,6 @@ def add_endpoints(registry, shared) -> None:
             result = registry.generate(checked, user=shared.user_of(request))
         return gallery_entries(result, shared.show), result_info(result)
 
-    trigger.click(txt2img, inputs_kwargs=form, outputs=[images, info], api_name="txt2img",
+    # preprocess=False: the handler sees exactly what the client sent, and studio.forms names any bad field
+    trigger.click(txt2img, inputs_kwargs=form, outputs=[images, info], api_name="txt2img", preprocess=False,
                   **shared.generation_options())

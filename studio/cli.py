@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, LookupError) as error:
         # Raised by the engine for a bad device/dtype, a model that is not on disk, an unknown key.
         print(f"error: {str(error).splitlines()[0] if str(error) else type(error).__name__}", file=sys.stderr)
+    except OSError as error:  # an --out that is a file, a full disk, no permission: what and where
+        where = f": {error.filename}" if error.filename else ""
+        print(f"error: {error.strerror or type(error).__name__}{where}", file=sys.stderr)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -8,10 +8,11 @@ to check; `check_limits` applies them early when a `Limits` is at hand.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 from pipelines.loras import parse_lora_spec
-from pipelines.requests import GenerationRequest, InvalidRequest
+from pipelines.requests import GenerationRequest, InvalidRequest, shown
 
 # The form fields of a text-to-image request, in the order the UI shows them (and the API takes them).
 FORM_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "schedule_type", "steps", "guidance_scale",
@@ -27,26 +28,35 @@ CHOICE_FIELDS = ("model", "scheduler", "schedule_type")
 def as_int(field: str, value: Any) -> int:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise InvalidRequest(field, "a whole number is required")
-    if isinstance(value, bool):
-        raise InvalidRequest(field, f"must be a whole number, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (str, numbers.Real)):
+        raise InvalidRequest(field, f"must be a whole number, got {shown(value)}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)  # "20", and digits beyond a float's precision, exactly
+        except ValueError:
+            pass
     try:
-        number = float(value) if isinstance(value, str) else value
-        if isinstance(number, float) and not number.is_integer():
-            raise ValueError
-        return int(number)
+        number = float(value)  # "20.0", 20.0; inf and nan are not whole numbers
     except (TypeError, ValueError, OverflowError):
-        raise InvalidRequest(field, f"must be a whole number, got {value!r}") from None
+        raise InvalidRequest(field, f"must be a whole number, got {shown(value)}") from None
+    if not number.is_integer():
+        raise InvalidRequest(field, f"must be a whole number, got {shown(value)}")
+    return int(number)
 
 
 def as_float(field: str, value: Any) -> float:
-    if value is None or (isinstance(value, str) and not value.strip()) or isinstance(value, bool):
+    if value is None or (isinstance(value, str) and not value.strip()):
         raise InvalidRequest(field, "a number is required")
+    if isinstance(value, bool) or not isinstance(value, (str, numbers.Real)):
+        raise InvalidRequest(field, f"must be a number, got {shown(value)}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidRequest(field, f"must be a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidRequest(field, f"must be a number, got {shown(value)}") from None
     if not math.isfinite(number):
-        raise InvalidRequest(field, f"must be a finite number, got {value!r}")
+        raise InvalidRequest(field, f"must be a finite number, got {shown(value)}")
     return number
 
 
@@ -58,17 +68,35 @@ def as_text(field: str, value: Any) -> str:
     return value
 
 
+def as_bool(field: str, value: Any) -> bool:
+    """A checkbox: true or false, nothing else ("false" as text is not silently true)."""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InvalidRequest(field, f"must be true or false, got {shown(value)}")
+    return value
+
+
+def as_list(field: str, value: Any) -> list:
+    """A multi-select value: a list (one text counts as a list of one); empty or None is []."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, (list, tuple)):
+        raise InvalidRequest(field, f"must be a list, got {shown(value)}")
+    return list(value)
+
+
 def as_choice(field: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InvalidRequest(field, "choose one")
+        raise InvalidRequest(field, f"choose one, got {shown(value)}" if value not in (None, "") else "choose one")
     return value.strip()
 
 
 def lora_selection(names: Any, weight: Any) -> list[tuple[str, float]]:
     """The LoRA picker (the LoRAs chosen, one weight for each of them) -> the request's `loras`."""
-    if names is None or names == "":
-        return []
-    names = [names] if isinstance(names, str) else list(names)
+    names = as_list("loras", names)
     if not names:
         return []
     weight = as_float("loras", weight)
@@ -77,9 +105,7 @@ def lora_selection(names: Any, weight: Any) -> list[tuple[str, float]]:
 
 def lora_strings(values: Any) -> list[tuple[str, float]]:
     """The API's `loras`: "KEY_OR_PATH[:WEIGHT]" strings (weight 1 when left out) -> the request's `loras`."""
-    if values is None or values == "":
-        return []
-    values = [values] if isinstance(values, str) else list(values)
+    values = as_list("loras", values)
     texts = [as_text("loras", value).strip() for value in values]
     if not all(texts):
         raise InvalidRequest("loras", "an entry is empty; write KEY_OR_PATH or KEY_OR_PATH:WEIGHT")
@@ -122,5 +148,5 @@ def build_request(**values: Any) -> GenerationRequest:
 def parse_number_list(field: str, text: str, kind: type = int) -> list:
     """`"10, 20, 30"` -> [10, 20, 30] for the compare tab's axes; an empty text gives []."""
     convert = as_int if kind is int else as_float
-    items = [item.strip() for item in (text or "").replace(";", ",").split(",")]
+    items = [item.strip() for item in as_text(field, text).replace(";", ",").split(",")]
     return [convert(field, item) for item in items if item]

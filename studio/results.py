@@ -8,6 +8,8 @@ import os
 import time
 from typing import Callable
 
+from gradio import processing_utils
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 from pipelines.metadata import REQUEST_KEY, PARAMETERS_KEY, a1111_parameters
@@ -22,6 +24,16 @@ def image_with_metadata(item: GeneratedImage) -> Image.Image:
     return image
 
 
+def served_copy(path: str) -> str:
+    """A copy of a saved output in Gradio's upload cache, for a gallery to show and serve.
+
+    The outputs folder itself is not among the paths Gradio serves (studio.ui.launch_options), so nobody can
+    fetch an output by guessing its name (`outputs/<date>/00012-42.png`); the copy lives in a folder named
+    by a keyed hash of its bytes, which only the one who was handed the image knows.
+    """
+    return processing_utils.save_file_to_cache(path, get_upload_folder())
+
+
 def caption(item: GeneratedImage) -> str:
     text = f"seed {item.seed}"
     if item.request.variation_strength > 0:
@@ -33,9 +45,9 @@ def caption(item: GeneratedImage) -> str:
 
 def shown_file(item: GeneratedImage, show: Callable[[str], object] | None = None):
     """The saved file when there is one (so a download is that very PNG), else the image with its metadata.
-    `show` turns a saved path into what may be handed to the browser (see ui.Shared.show)."""
+    `show` turns a saved path into what may be handed to the browser (a cache copy, `served_copy`)."""
     if item.path:
-        return show(item.path) if show is not None else item.path
+        return (show or served_copy)(item.path)
     return image_with_metadata(item)
 
 
@@ -47,6 +59,12 @@ def gallery_entries(result: GenerationResult, show: Callable[[str], object] | No
 def send_payloads(result: GenerationResult, show: Callable[[str], object] | None = None) -> list[dict]:
     """One Send-to payload per gallery entry: the picture and its own settings (request field names)."""
     return [{"image": shown_file(item, show), "settings": item.request.to_json_dict()} for item in result.items]
+
+
+def queue_status_on(progress) -> dict:
+    """Event options that show Gradio's own status (the place in the queue while waiting, then the time
+    running) in the corner of our progress bar, without its spinner over the outputs."""
+    return {"show_progress": "minimal", "show_progress_on": [progress]}
 
 
 def summary(result: GenerationResult) -> str:

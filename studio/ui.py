@@ -10,8 +10,6 @@ Send-to receivers, the runs of each browser tab).
 """
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from types import ModuleType
 import gradio as gr
 
 from studio import api
+from studio.results import served_copy
 from studio.send_to import wire_send_to
 from studio.sessions import RunBook
 from studio.tabs import adapters, compare, history, png_info, txt2img
@@ -49,6 +48,13 @@ CSS = """
 .studio-fit-480 .thumbnail-item { max-height: 430px; }
 .studio-fit-280 .thumbnail-item { max-height: 230px; }
 .studio-fit-640 .thumbnail-item { max-height: 590px; }
+/* Gradio's status (place in the queue, then the time running) at the right end of our progress bar */
+.block:has(.studio-progress) > [data-testid="status-tracker"] {
+    z-index: 5; inset: 50% 0.75rem auto auto !important; transform: translateY(-50%); width: max-content !important;
+    height: 1.6rem !important; display: block; background: none !important; pointer-events: none; }
+.block:has(.studio-progress) > [data-testid="status-tracker"] .progress-text {
+    font-size: 0.8rem; line-height: 1.6rem; white-space: nowrap; position: static; margin: 0 !important;
+    padding: 0 !important; transform: none !important; }
 """
 
 
@@ -60,7 +66,6 @@ class Shared:
     default_model: str
     concurrency_id: str = "generation"  # every generating event shares this, so the device limit holds
     concurrency_limit: int = 1
-    private_outputs: bool = False  # signed-in users each see only their own images (no shared gallery)
     shared_gallery: bool = False  # History shows everyone's images
     model_dropdowns: list[gr.Dropdown] = field(default_factory=list)
     lora_dropdowns: list[gr.Dropdown] = field(default_factory=list)
@@ -93,22 +98,11 @@ class Shared:
         """Whose images a request may list: its own, or everyone's with a shared gallery (or no sign-in)."""
         return None if self.shared_gallery else self.user_of(request)
 
-    def show(self, path: str):
-        """A saved image as a handler may return it. With private outputs the outputs folder is not served
-        (see launch_options): Gradio then copies a returned file into its cache, under a name derived
-        from its content, which it does for files in the working or temp directory; from elsewhere the
-        image goes back as pixels with its PNG text."""
-        if not self.private_outputs:
-            return path
-        resolved = Path(path).resolve()
-        if any(resolved.is_relative_to(Path(root).resolve()) for root in (os.getcwd(), tempfile.gettempdir())):
-            return path
-        from PIL import Image
-
-        with Image.open(resolved) as image:
-            image.load()
-            return image.copy()
-
+    @staticmethod
+    def show(path: str):
+        """A saved image as a handler may return it: a copy in Gradio's cache (studio.results.served_copy);
+        the outputs folder itself is never served (launch_options)."""
+        return served_copy(path)
 
 def tab_id(tab: ModuleType) -> str:
     return tab.__name__.rsplit(".", 1)[-1]
@@ -122,18 +116,17 @@ def _header(registry) -> None:
 
 
 def build_demo(registry, *, default_model: str = "shapes", concurrency_limit: int = 1,
-               max_queue: int | None = 64, private_outputs: bool = False, shared_gallery: bool = False) -> gr.Blocks:
+               max_queue: int | None = 64, shared_gallery: bool = False) -> gr.Blocks:
     """The studio's Blocks, queue enabled; `concurrency_limit` generations run at once on the device.
 
-    `private_outputs`: signed-in users (--auth) each see only their own images, and the outputs folder is
-    not served (pass the same to launch_options); `shared_gallery`: History shows everyone's images.
+    Signed-in users (--auth) each see only their own images in History; `shared_gallery` shows everyone's.
     """
     registry.model_info(default_model)  # an unknown default fails here, with the field named
     with gr.Blocks(title="Diffusion Studio") as demo:
         _header(registry)
         with gr.Tabs() as tabs:
             shared = Shared(tabs=tabs, default_model=default_model, concurrency_limit=concurrency_limit,
-                            private_outputs=private_outputs, shared_gallery=shared_gallery)
+                            shared_gallery=shared_gallery)
             for tab in TABS:
                 with gr.Tab(tab.TITLE, id=tab_id(tab)) as block:
                     wire = tab.build(registry, shared)  # may return a function wiring the tab's own events
@@ -155,13 +148,16 @@ def build_demo(registry, *, default_model: str = "shapes", concurrency_limit: in
     return demo
 
 
-def launch_options(registry, *, private_outputs: bool = False) -> dict:
-    """Keyword arguments for `demo.launch` that every launch wants (look, keyboard, files the app may serve).
+DEFAULT_MAX_UPLOAD_MB = 50
 
-    Without private outputs, the outputs folder may be served as is. With them, it is not: each user's
-    pictures reach the browser only as copies in Gradio's cache under unguessable names (see Shared.show),
-    so no one can fetch another user's file by its path.
+
+def launch_options(registry, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB) -> dict:
+    """Keyword arguments for `demo.launch` that every launch wants (look, keyboard, uploads, errors, files).
+
+    No folder of ours is in `allowed_paths`: results reach the browser as copies in Gradio's cache
+    (studio.results.served_copy, see Shared.show), so Gradio's file route serves nothing from the outputs or
+    models folders and no one fetches another user's picture by its path.
     """
-    allowed = [] if private_outputs else [str(registry.outputs.root.resolve())]
     return {"theme": gr.themes.Soft(primary_hue="indigo", secondary_hue="sky"), "css": CSS,
-            "js": SCRIPT.read_text(encoding="utf-8"), "allowed_paths": allowed}
+            "js": SCRIPT.read_text(encoding="utf-8"), "allowed_paths": [],
+            "max_file_size": int(max_upload_mb * 1024 * 1024), "show_error": True}

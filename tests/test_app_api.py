@@ -10,6 +10,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import pytest
+from live_form import submit_live
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
@@ -52,16 +53,6 @@ class WatchedRegistry(PipelineRegistry):
         finally:
             self.run_ended.set()
 
-
-# The UI's own endpoint takes every widget of the Text to Image form, in the form's order (studio/tabs/txt2img.py).
-LIVE_FORM = {"prompt": PROMPT, "negative_prompt": "", "model": "shapes", "scheduler": "Euler a", "steps": 20,
-             "guidance_scale": 7.0, "width": 128, "height": 128, "seed": 1, "num_images": 1, "loras": [],
-             "lora_weight": 1.0, "batch_count": 1, "variation_seed": -1, "variation_strength": 0.0,
-             "schedule_type": "Automatic", "clip_skip": 1}
-
-
-def submit_live(client, **changes):
-    return client.submit(*{**LIVE_FORM, **changes}.values(), api_name="/txt2img_live")
 
 
 def free_port() -> int:

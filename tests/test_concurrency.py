@@ -106,3 +106,33 @@ def test_concurrent_lora_and_plain_requests_see_only_their_own(registry, small_r
     assert all(np.array_equal(a, b) for a, b in zip(serial * 2, parallel))
     # and the base model is exactly itself again afterwards
     assert np.array_equal(np.asarray(registry.generate(requests[0]).images[0]), serial[0])
+
+
+def test_lora_runs_on_two_models_at_once_leave_torch_as_it_was(fresh_registry, small_request, tmp_path):
+    """peft's and accelerate's empty-weights trick swaps torch.nn.Module.register_parameter process-wide;
+    two LoRA injections at once (one per model, so no model lock orders them) once left it swapped for good:
+    every later module was built on the meta device and every later LoRA run drew another picture."""
+    import torch
+
+    from dreambooth_support import shapes_lora_file
+    from pipelines.catalog import SHAPES_DIR
+
+    (tmp_path / "models" / "twin").symlink_to(SHAPES_DIR, target_is_directory=True)  # a second loaded model
+    lora = str(shapes_lora_file(tmp_path / "models" / "ink.safetensors", seed=5))
+    fresh_registry.refresh()
+    requests = [small_request.with_(model=model, seed=seed, steps=2, loras=[(lora, weight)])
+                for model in ("shapes", "twin") for seed, weight in ((1, 1.0), (2, 0.5))]
+    serial = [np.asarray(fresh_registry.generate(r).images[0]) for r in requests]
+    original = torch.nn.Module.register_parameter
+    for _ in range(3):
+        start = threading.Barrier(len(requests))
+
+        def run(request):
+            start.wait()
+            return np.asarray(fresh_registry.generate(request).images[0])
+
+        with ThreadPoolExecutor(len(requests)) as pool:
+            parallel = list(pool.map(run, requests))
+        assert torch.nn.Module.register_parameter is original
+        assert torch.nn.Linear(2, 2).weight.device.type == "cpu"
+        assert all(np.array_equal(a, b) for a, b in zip(serial, parallel))

@@ -23,9 +23,9 @@ def studio(tmp_path_factory):
     root = tmp_path_factory.mktemp("private")
     registry = PipelineRegistry(models_dir=root / "models", outputs_dir=root / "outputs", device="cpu",
                                 dtype="float32")
-    demo = build_demo(registry, private_outputs=True)
+    demo = build_demo(registry)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
-                            auth=USERS, **launch_options(registry, private_outputs=True))
+                            auth=USERS, **launch_options(registry))
     made = {}
     for user, password in USERS:
         client = Client(url, auth=(user, password), verbose=False, download_files=str(root / f"downloads-{user}"))

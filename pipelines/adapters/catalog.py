@@ -120,7 +120,10 @@ def load_adapter(spec: AdapterSpec, *, device=None, dtype=None, cache_dir: str |
         where = spec.source if spec.is_local else f"{spec.source} (not in the Hugging Face cache)"
         raise InvalidRequest("adapters", f"the {spec.kind!r} adapter for {spec.family!r} models is not downloaded: "
                                          f"{where}. Fetch it with: {download_command(spec)}")
-    adapter = T2IAdapter.from_pretrained(str(folder), dtype=dtype or torch.float32, local_files_only=True)
+    from pipelines.module_building import MODULE_BUILDING
+
+    with MODULE_BUILDING:
+        adapter = T2IAdapter.from_pretrained(str(folder), dtype=dtype or torch.float32, local_files_only=True)
     if device is not None:
         adapter = adapter.to(device)
     return adapter.eval()

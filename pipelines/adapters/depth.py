@@ -7,13 +7,14 @@ Face cache. Otherwise the user supplies a depth map. All of them load through `l
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ..requests import InvalidRequest
+from ..requests import InvalidRequest, shown
 
 # Known depth estimators, best first, looked for in the Hugging Face cache (never downloaded here).
 KNOWN_DEPTH_MODELS = (
@@ -23,6 +24,7 @@ KNOWN_DEPTH_MODELS = (
     "Intel/dpt-large",
 )
 ENV_VARIABLE = "STUDIO_DEPTH_MODEL"
+_REPO_ID = re.compile(r"[\w.-]{1,96}/[\w.-]{1,96}")  # what the hub cache is asked about: "Intel/dpt-large"
 FOLDER_NAME = "depth-estimation"
 
 
@@ -34,22 +36,37 @@ def _is_model_folder(folder: Path) -> bool:
 def _cached_snapshot(repo_id: str, cache_dir: str | Path | None = None) -> Path | None:
     from huggingface_hub import try_to_load_from_cache
 
-    config = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir)
+    try:
+        config = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir)
+    except ValueError:  # not a valid repository id ("../x")
+        return None
     if not isinstance(config, str):
         return None
     folder = Path(config).parent
     return folder if _is_model_folder(folder) else None
 
 
+def _named_folder(model: str, confine) -> Path | None:
+    """The folder `model` names, if there is one (within the models folder when `confine` says so)."""
+    try:
+        folder = confine(model) if confine is not None else Path(model).expanduser()
+        return folder if folder is not None and folder.is_dir() else None
+    except (OSError, ValueError, RuntimeError):  # a name too long, a NUL byte, ~nobody
+        return None
+
+
 def find_depth_model(model: str | None = None, models_dir: str | Path | None = None,
-                     cache_dir: str | Path | None = None) -> Path | None:
+                     cache_dir: str | Path | None = None, confine=None) -> Path | None:
     """The folder of the depth estimator to use: `model` (a folder or a cached hub id) when given,
-    else the first one present on disk. None when there is none."""
+    else the first one present on disk. None when there is none. `confine(text)` -> the resolved path when
+    it may be opened, else None: the web studio opens folders inside its models folder only."""
     if model:
-        folder = Path(model).expanduser()
-        if folder.is_dir():
+        if not isinstance(model, str):
+            raise InvalidRequest("adapters", f"the depth model must be a folder or a hub id, got {type(model).__name__}")
+        folder = _named_folder(model, confine)
+        if folder is not None:
             return folder if _is_model_folder(folder) else None
-        return _cached_snapshot(model, cache_dir) if "/" in model else None
+        return _cached_snapshot(model, cache_dir) if _REPO_ID.fullmatch(model) else None
     candidates = []
     if os.environ.get(ENV_VARIABLE):
         candidates.append(Path(os.environ[ENV_VARIABLE]).expanduser())
@@ -69,7 +86,10 @@ def load_estimator(folder: str | Path):
     """A transformers depth-estimation pipeline on CPU from a local folder (the same for real and tiny models)."""
     from transformers import pipeline
 
-    return pipeline("depth-estimation", model=str(folder), device="cpu")
+    from pipelines.module_building import MODULE_BUILDING
+
+    with MODULE_BUILDING:
+        return pipeline("depth-estimation", model=str(folder), device="cpu")
 
 
 def depth_to_image(predicted: np.ndarray, size: tuple[int, int]) -> Image.Image:
@@ -87,17 +107,20 @@ class DepthEstimators:
     """Loaded depth estimators keyed by folder, so each loads once. Owned by whoever serves requests
     (the registry, the UI); a fresh instance per call also works, only slower."""
 
-    def __init__(self, models_dir: str | Path | None = None, cache_dir: str | Path | None = None):
+    def __init__(self, models_dir: str | Path | None = None, cache_dir: str | Path | None = None, confine=None):
         self.models_dir = models_dir
         self.cache_dir = cache_dir  # the Hugging Face hub cache; None: the default one
+        self.confine = confine  # see find_depth_model
         self._loaded: dict[str, object] = {}
         self._lock = threading.Lock()
 
     def estimator(self, model: str | None = None):
-        folder = find_depth_model(model, self.models_dir, self.cache_dir)
+        folder = find_depth_model(model, self.models_dir, self.cache_dir, confine=self.confine)
         if folder is None:
-            wanted = f"the depth-estimation model {model!r} is not on disk" if model else \
+            wanted = f"the depth-estimation model {shown(model)} is not on disk" if model else \
                 "no depth-estimation model is on disk"
+            if model and self.confine is not None:
+                wanted += " (a folder must be inside the models folder here)"
             raise InvalidRequest("adapters", f"{wanted}. Upload a depth map and turn preprocessing off, or "
                                              f"download a depth model (hf download {KNOWN_DEPTH_MODELS[0]}), "
                                              f"or set ${ENV_VARIABLE} to a local model folder")

@@ -5,13 +5,13 @@ Every condition goes through the same two steps, so the same file always gives t
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from ..requests import InvalidRequest
+from ..requests import InvalidRequest, shown
+from ..untrusted_images import MAX_INPUT_PIXELS, open_untrusted
 
 FIELD = "adapters"
 
@@ -19,6 +19,9 @@ FIELD = "adapters"
 def open_image(source) -> Image.Image:
     """A PIL image from a PIL image, a path, raw bytes or a numpy array; InvalidRequest when unreadable."""
     if isinstance(source, Image.Image):
+        if source.width * source.height > MAX_INPUT_PIXELS:
+            raise InvalidRequest(FIELD, f"the condition image is {source.width}x{source.height} pixels; pictures of "
+                                        f"at most {MAX_INPUT_PIXELS / 1e6:.0f} million pixels are accepted")
         return source
     if isinstance(source, np.ndarray):
         try:
@@ -26,21 +29,17 @@ def open_image(source) -> Image.Image:
         except (TypeError, ValueError) as error:
             raise InvalidRequest(FIELD, f"cannot read an image from an array of shape {source.shape} "
                                         f"and dtype {source.dtype}: {error}") from error
-    if isinstance(source, (bytes, bytearray)):
-        name, stream = "the uploaded bytes", io.BytesIO(source)
-    elif isinstance(source, (str, Path)):
-        name, stream = str(source), str(source)
-        if not Path(source).is_file():
-            raise InvalidRequest(FIELD, f"condition image {name!r} does not exist")
-    else:
+    if isinstance(source, (str, Path)):
+        try:
+            exists = Path(source).is_file()
+        except (OSError, ValueError):  # a name too long, a NUL byte
+            exists = False
+        if not exists:
+            raise InvalidRequest(FIELD, f"condition image {shown(str(source))} does not exist")
+    elif not isinstance(source, (bytes, bytearray)):
         raise InvalidRequest(FIELD, f"a condition image must be a PIL image, a path or bytes, "
                                     f"not {type(source).__name__}")
-    try:
-        image = Image.open(stream)
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise InvalidRequest(FIELD, f"cannot read {name} as an image ({error})") from error
-    return image
+    return open_untrusted(source, FIELD)
 
 
 def _high_bit_depth_to_8bit(image: Image.Image) -> Image.Image:

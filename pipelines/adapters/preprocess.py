@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from PIL import Image
 
-from ..requests import AdapterInput, InvalidRequest
+from ..requests import AdapterInput, InvalidRequest, shown
 from . import sketch
 from .catalog import ADAPTERS
 from .depth import DepthEstimators
@@ -183,11 +183,24 @@ def resolve_options(preprocessor: str, options: dict | None) -> dict:
     return {name: option.check(given.get(name, option.default)) for name, option in allowed.items()}
 
 
+def _check_map_size(width, height) -> None:
+    """A map no model takes is refused before any pixel is made (1e300 x 64 would overflow, 50000 x 50000
+    fill the memory)."""
+    from pipelines.catalog import FAMILY_LIMITS
+
+    high = max(limits.max_size for limits in FAMILY_LIMITS.values())
+    for name, value in (("width", width), ("height", height)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 8 <= value <= high:
+            raise InvalidRequest(name, f"the condition map's {name} must be a whole number from 8 to {high}, "
+                                       f"got {shown(value)}")
+
+
 def preprocess_image(kind: str, image, width: int, height: int, preprocessor: str | None = None,
                      options: dict | None = None, depth: DepthEstimators | None = None) -> PreprocessResult:
     """Turn `image` (PIL, path or bytes) into a `kind` condition map of exactly (width, height).
     `preprocessor` None: the kind's default extractor."""
     _check_kind(kind)
+    _check_map_size(width, height)
     name = preprocessor or DEFAULT_PREPROCESSOR.get(kind, "as-is")
     settings = resolve_options(name, options)
     fitted = load_condition_image(image, width, height)

@@ -85,8 +85,8 @@ class TrainConfig:
                  f"must be between 1 and 10000, got {self.num_class_images}")
             need(0 < self.prior_loss_weight <= 10, "prior_loss_weight",
                  f"must be in (0, 10], got {self.prior_loss_weight}")
-            need(self.prior_target in PRIOR_TARGETS, "prior_target",
-                 f"must be one of {list(PRIOR_TARGETS)}, got {self.prior_target!r}")
+        need(self.prior_target in PRIOR_TARGETS, "prior_target",  # checked even when unused: a typo says so
+             f"must be one of {list(PRIOR_TARGETS)}, got {self.prior_target!r}")
 
     def class_images_folder(self) -> Path:
         from pipelines.dreambooth.class_images import class_images_folder

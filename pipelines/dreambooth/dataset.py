@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from pipelines.requests import InvalidRequest
+from pipelines.untrusted_images import open_untrusted
 
 MIN_INSTANCE_IMAGES, MAX_INSTANCE_IMAGES = 3, 20
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
@@ -28,11 +29,8 @@ def load_instance_images(folder: str | Path) -> list[Image.Image]:
                                        f"({', '.join(IMAGE_SUFFIXES)}); found {len(files)} in {folder}")
     loaded = []
     for path in files:
-        try:
-            with Image.open(path) as image:
-                loaded.append(ImageOps.exif_transpose(image).convert("RGB"))
-        except OSError as error:
-            raise InvalidRequest("images", f"cannot read {path.name}: {error}") from error
+        with open_untrusted(path, "images") as image:  # a picture too large, or not one, is named
+            loaded.append(ImageOps.exif_transpose(image).convert("RGB"))
     return loaded
 
 

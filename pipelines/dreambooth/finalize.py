@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from pipelines.dreambooth.resume import LORA_FILE, save_lora_file
+from pipelines.dreambooth.resume import LORA_FILE, replace_folder, save_lora_file
 from pipelines.dreambooth.sidecar import write_sidecar
 
 STAGING = ".final.tmp"
@@ -33,8 +33,9 @@ def save_full_model(unet, components: dict, out: Path, sidecar: dict) -> Path:
     entries = sorted(staging.iterdir(), key=lambda p: p.name == "model_index.json")  # the index goes last
     for entry in entries:
         target = out / entry.name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(entry, target)
+        if entry.is_dir():
+            replace_folder(entry, target)  # the old part is renamed aside, never half-deleted in place
+        else:
+            os.replace(entry, target)
     shutil.rmtree(staging, ignore_errors=True)
     return out

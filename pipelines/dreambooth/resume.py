@@ -73,10 +73,20 @@ def save_checkpoint(out: Path, step: int, *, unet, optimizer, method: str, famil
     torch.save(optimizer.state_dict(), staging / OPTIMIZER_FILE)
     write_sidecar(staging, sidecar)
     atomic_write_text(staging / STATE_FILE, json.dumps({**state, "step": step}, indent=2, sort_keys=True))
-    if target.exists():  # the same step saved again (e.g. a rerun after finishing): replace it whole
-        shutil.rmtree(target)
-    os.replace(staging, target)
+    replace_folder(staging, target)
     return target
+
+
+def replace_folder(staging: Path, target: Path) -> None:
+    """Put `staging` at `target`, replacing what is there as a whole. The old folder is renamed aside before
+    it is deleted: deleting it in place, a kill midway left a half-deleted folder under the real name (its
+    training_state.json, which marks a checkpoint complete, could outlive the weights beside it)."""
+    aside = target.with_name(f".{target.name}.old")
+    if target.exists():
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(target, aside)
+    os.replace(staging, target)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def load_checkpoint(checkpoint: Path, *, unet, optimizer, method: str) -> dict:
@@ -107,4 +117,7 @@ def prune(out: Path, keep: int | None) -> None:
     if keep is None:
         return
     for _, path in checkpoints(out)[:-keep] if keep > 0 else checkpoints(out):
-        shutil.rmtree(path, ignore_errors=True)
+        aside = path.with_name(f".{path.name}.old")  # renamed first: a kill mid-delete leaves no half checkpoint
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(path, aside)
+        shutil.rmtree(aside, ignore_errors=True)

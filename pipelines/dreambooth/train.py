@@ -128,8 +128,11 @@ def train_dreambooth(config: TrainConfig, components: dict, *, family: str,
         from peft import LoraConfig
 
         torch.manual_seed(config.seed)  # the adapters' random initialisation
-        unet.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank, init_lora_weights="gaussian",
-                                    target_modules=LORA_TARGETS))
+        from pipelines.module_building import MODULE_BUILDING
+
+        with MODULE_BUILDING:  # generation may be loading a model in another thread (see module_building)
+            unet.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank, init_lora_weights="gaussian",
+                                        target_modules=LORA_TARGETS))
     else:
         unet.requires_grad_(True)
     trainable = [p for p in unet.parameters() if p.requires_grad]

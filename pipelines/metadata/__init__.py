@@ -11,14 +11,15 @@ Sampler names are mapped to A1111's in names.py.
 """
 from __future__ import annotations
 
-from pipelines.metadata.a1111_text import quote, split_parameters, unquote
+from pipelines.metadata.a1111_text import PARAM_RE as A1111_PARAM_RE
+from pipelines.metadata.a1111_text import a1111_pairs, quote, split_parameters, unquote
 from pipelines.metadata.container import read_image_text
 from pipelines.metadata.detect import read_settings, settings_from_chunks
 from pipelines.metadata.hashes import FileHashes
 from pipelines.metadata.settings import PngSettings
 from pipelines.metadata.writer import PARAMETERS_KEY, REQUEST_KEY, STUDIO_VERSION, a1111_parameters, png_info
 
-__all__ = ["PARAMETERS_KEY", "REQUEST_KEY", "STUDIO_VERSION", "FileHashes", "PngSettings", "a1111_parameters",
+__all__ = ["A1111_PARAM_RE", "PARAMETERS_KEY", "a1111_pairs", "REQUEST_KEY", "STUDIO_VERSION", "FileHashes", "PngSettings", "a1111_parameters",
            "parse_parameters", "png_info", "png_text_chunks", "quote", "read_png_info", "read_settings",
            "settings_from_chunks", "split_parameters", "unquote"]
 

@@ -13,14 +13,16 @@ from pipelines.requests import InvalidRequest
 from studio.adapter_form import SLOT_FIELDS, api_input, parse_options, slot_input
 from studio.adapter_widgets import build_slot, kind_updates
 from studio.fields import field_slider, seed_number
-from studio.forms import as_int, lora_strings
-from studio.results import done_html, gallery_entries, progress_html, send_payloads, summary
+from studio.forms import as_choice, as_int, as_text, lora_strings
+from studio.results import (done_html, gallery_entries, progress_html, queue_status_on, send_payloads,
+                            summary)
 from studio.send_to import Receiver, register_receiver, send_to_buttons
 from studio.sessions import run_key
 from studio.spaces_gpu import GPU
 from studio.widgets import (DEFAULT_SCHEDULER, checked_request, ending_with, hint_steps_for, lora_picker,
                             model_dropdown, require_prompt, run_controls, schedule_dropdown, scheduler_dropdown,
                             steps_slider, streamed_generation, user_error)
+from studio.uploads import uploaded_image
 
 TITLE = "Adapters"
 TAB = "adapters"
@@ -157,7 +159,7 @@ def build(registry, shared) -> None:
     gr.on([generate_button.click, prompt.submit], prepare, outputs=[generate_button, progress], queue=False,
           api_visibility="private").then(
         generate, inputs_kwargs=form, outputs=[gallery, maps, info, progress, generate_button, payloads, selected],
-        show_progress="hidden", api_name="adapter_live", api_visibility="undocumented",
+        **queue_status_on(progress), api_name="adapter_live", api_visibility="undocumented",
         **shared.generation_options())
     hint_steps_for(scheduler, steps)
 
@@ -241,6 +243,8 @@ def _add_endpoints(registry, shared, limits) -> None:
         user = shared.user_of(caller)
         try:
             lora_pairs = lora_strings(loras)
+            for suffix in ("", "_2"):  # the raw upload records (preprocess=False), checked before decoding
+                values[f"image{suffix}"] = uploaded_image(f"image{suffix}", values[f"image{suffix}"])
             conditions = [api_input(values[f"kind{s}"], values[f"image{s}"], values[f"weight{s}"],
                                     values[f"preprocess{s}"], values[f"preprocessor{s}"], values[f"options{s}"])
                           for s in ("", "_2") if values[f"kind{s}"]]
@@ -262,14 +266,18 @@ def _add_endpoints(registry, shared, limits) -> None:
     def preprocess(kind, image=None, width=None, height=None, preprocessor="", options=""):
         """The condition map `preprocessor` (empty: the kind's default) makes of `image`, and a note."""
         try:
+            image = uploaded_image("image", image)
             if image is None:
-                raise InvalidRequest("adapters", "an image is required")
-            result = preprocess_image(kind, image, as_int("width", width), as_int("height", height),
-                                      preprocessor or None, parse_options(options), depth=registry.depth_estimators())
+                raise InvalidRequest("image", "an image is required")
+            result = preprocess_image(as_choice("kind", kind), image, as_int("width", width), as_int("height", height),
+                                      as_text("preprocessor", preprocessor).strip() or None, parse_options(options),
+                                      depth=registry.depth_estimators())
         except InvalidRequest as error:
             raise user_error(str(error)) from None
         return result.image, result.note
 
+    # preprocess=False: the handlers get the client's values as sent and name any bad field (studio/uploads.py)
     adapter_trigger.click(adapter, inputs_kwargs=form, outputs=[images, maps, info], api_name="adapter",
-                          **shared.generation_options())
-    preprocess_trigger.click(preprocess, inputs_kwargs=pre, outputs=[condition_map, note], api_name="preprocess")
+                          preprocess=False, **shared.generation_options())
+    preprocess_trigger.click(preprocess, inputs_kwargs=pre, outputs=[condition_map, note], api_name="preprocess",
+                             preprocess=False)

@@ -9,7 +9,7 @@ from pipelines.grid import CellDone, compare_requests, labelled_grid, run_grid
 from pipelines.requests import GenerationCancelled, StepUpdate
 from studio.fields import field_slider, seed_number
 from studio.forms import as_int, build_request, parse_number_list
-from studio.results import StepClock, progress_html
+from studio.results import StepClock, progress_html, queue_status_on
 from studio.runner import WorkerRun
 from studio.send_to import Receiver, register_receiver, send_to_buttons
 from studio.sessions import run_key
@@ -137,7 +137,8 @@ def build(registry, shared) -> None:
               "axis_values": axis_values, "schedule_type": schedule_type}
     compare_button.click(prepare, outputs=[compare_button, progress], queue=False, api_visibility="private").then(
         run_comparison, inputs_kwargs=inputs, outputs=[grid_image, info, progress, compare_button, selected],
-        show_progress="hidden", api_name="compare", api_visibility="undocumented", **shared.generation_options())
+        **queue_status_on(progress), api_name="compare", api_visibility="undocumented",
+        **shared.generation_options())
 
     def fill(payload: dict) -> dict:
         settings = payload.get("settings") or {}

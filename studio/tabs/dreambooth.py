@@ -14,6 +14,7 @@ import gradio as gr
 from pipelines.dreambooth.config import PRIOR_TARGETS, TrainConfig, TrainingStopped
 from pipelines.dreambooth.dataset import IMAGE_SUFFIXES, MAX_INSTANCE_IMAGES, MIN_INSTANCE_IMAGES
 from pipelines.dreambooth.resume import checkpoints
+from pipelines.memory import free_memory, is_out_of_memory
 from pipelines.requests import InvalidRequest
 from studio.forms import as_float, as_int, as_text
 from studio.results import progress_html
@@ -120,6 +121,7 @@ def train_handler(registry, shared=None, key=None, **values):
     if shared is not None and not shared.runs.start(key, run):
         yield progress_html(0, 1, "Stopped before it started"), gr.skip(), gr.skip()
         return
+    out_of_memory = False
     try:
         with run:
             for update in run.updates():
@@ -146,6 +148,16 @@ def train_handler(registry, shared=None, key=None, **values):
     except ValueError as error:  # e.g. the folder holds another run's checkpoints
         yield failed(str(error).splitlines()[0])
         raise user_error(str(error).splitlines()[0], title="Cannot train") from None
+    except RuntimeError as error:
+        if not is_out_of_memory(error):
+            raise
+        out_of_memory = True
+    if out_of_memory:  # out here the failed step's tensors are unreferenced, so freeing gets them back
+        free_memory(registry.device)
+        message = ("training ran out of memory: lower batch_size, then resolution or lora_rank (the last "
+                   "checkpoint is kept; Train with the same name continues)")
+        yield failed(message)
+        raise user_error(message, title="Out of memory")
     registry.refresh()
     result = run.result
     where = "LoRA" if result.method == "lora" else "model"

@@ -15,6 +15,8 @@ from pipelines.metadata import PARAMETERS_KEY, png_text_chunks, read_settings
 from pipelines.requests import InvalidRequest
 from studio.send_to import Receiver, register_receiver, send_to_buttons
 from studio.widgets import user_error
+from pipelines.untrusted_images import open_untrusted
+from studio.uploads import upload_path
 
 TITLE = "PNG Info"
 TAB = "png_info"
@@ -22,9 +24,20 @@ NOTHING_FOUND = "No generation parameters found in this image."
 RAW_TEXT_LIMIT = 200_000  # characters of raw chunk text shown (a ComfyUI workflow can be very long)
 
 
+def _upload(image) -> str | None:
+    """The uploaded file's path, from the upload record as sent (the events run with preprocess=False)."""
+    try:
+        return upload_path("image", image) if image else None
+    except InvalidRequest as error:
+        raise user_error(str(error), title="Invalid upload") from None
+
+
 def _read(image: str):
     try:
+        open_untrusted(image, "image", load=False).close()  # its size is checked before any decoding
         return png_text_chunks(image), read_settings(image)
+    except InvalidRequest as error:
+        raise user_error(str(error), title="Invalid upload") from None
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise user_error(f"Could not read this file as an image: {error}", title="Cannot read the image") from None
 
@@ -136,16 +149,21 @@ def build(registry, shared) -> None:
 
     def png_info(image):
         """The metadata text stored in an image and the settings it describes (request field names)."""
-        return read_image_info(image)
+        return read_image_info(_upload(image))
 
     def details(image):
         if not image:
             return "", {}
-        _, found = _read(image)
+        _, found = _read(_upload(image))
         return describe(found), found.unknown
 
-    image.change(png_info, inputs_kwargs={"image": image}, outputs=[parameters, settings], api_name="png_info")
-    image.change(details, inputs=image, outputs=[source, unknown], api_visibility="private")
-    settings.change(lambda path, found: {"image": path, "settings": found} if path else None,
-                    inputs=[image, settings], outputs=payload, queue=False, api_visibility="private")
+    def sendable(image, found):
+        return {"image": _upload(image), "settings": found} if image else None
+
+    # preprocess=False: Gradio would decode the picture before the handler could check its size
+    image.change(png_info, inputs_kwargs={"image": image}, outputs=[parameters, settings], api_name="png_info",
+                 preprocess=False)
+    image.change(details, inputs=image, outputs=[source, unknown], api_visibility="private", preprocess=False)
+    settings.change(sendable, inputs=[image, settings], outputs=payload, queue=False, api_visibility="private",
+                    preprocess=False)
     register_receiver(shared, Receiver(TAB, TITLE, [image], lambda sent: {image: sent.get("image")}))

@@ -8,7 +8,7 @@ from pipelines.requests import InvalidRequest
 from pipelines.validation import MAX_BATCH_COUNT, MAX_CLIP_SKIP
 from studio.embedding_widgets import embedding_pickers, wire_embedding_pickers
 from studio.fields import field_slider, seed_number
-from studio.results import done_html, gallery_entries, progress_html, send_payloads, summary
+from studio.results import done_html, gallery_entries, progress_html, queue_status_on, send_payloads, summary
 from studio.send_to import Receiver, register_receiver, send_to_buttons
 from studio.sessions import run_key
 from studio.settings import remember_form, styles_panel
@@ -176,7 +176,7 @@ def build(registry, shared) -> None:
     gr.on([generate_button.click, prompt.submit], prepare, outputs=[generate_button, progress], queue=False,
           api_visibility="private").then(
         generate, inputs_kwargs=form, outputs=[gallery, info, progress, last_seed, generate_button, payloads, selected],
-        show_progress="hidden", api_name="txt2img_live", api_visibility="undocumented",
+        **queue_status_on(progress), api_name="txt2img_live", api_visibility="undocumented",
         **shared.generation_options())
     hint_steps_for(scheduler, steps)
     wire_embedding_pickers(registry, embeddings, (prompt, negative_prompt), model, refresh_button)
