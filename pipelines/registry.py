@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from pipelines.catalog import DEFAULT_MODEL, Limits, LoraSpec, ModelSpec, builtin_specs
+from pipelines.catalog import DEFAULT_MODEL, Limits, LoraSpec, ModelSpec, UnknownFamily, builtin_specs
 from pipelines.components import LoadedModel, LRUCache, ModelNotAvailable, load_components
 from pipelines.devices import choose_device
 from pipelines.generation import RunHooks, run_images
 from pipelines.metadata import FileHashes
 from pipelines.model_scan import scan_models_dir, spec_for_path
+from pipelines.modes import with_defaults
 from pipelines.outputs import OutputWriter
 from pipelines.prompts import EmbeddingLibrary, check_prompts, embedding_widths
 from pipelines.requests import GeneratedImage, GenerationRequest, GenerationResult, InvalidRequest, StepUpdate
@@ -92,7 +93,10 @@ class PipelineRegistry:
                 return self._catalog[key]
         path = Path(str(key)).expanduser()
         if str(key) and path.exists():
-            spec = spec_for_path(path, key=str(key), allow_ckpt=self.allow_ckpt)
+            try:
+                spec = spec_for_path(path, key=str(key), allow_ckpt=self.allow_ckpt)
+            except UnknownFamily as error:
+                raise InvalidRequest("model", str(error)) from None
             if isinstance(spec, ModelSpec):
                 return spec
             raise InvalidRequest("model", f"{key!r} is not a model (a diffusers folder, .safetensors or .ckpt)")
@@ -143,6 +147,7 @@ class PipelineRegistry:
         if isinstance(preview_every, bool) or not isinstance(preview_every, int) or preview_every < 0:
             raise InvalidRequest("preview_every", f"must be 0 (never) or a positive whole number, got {preview_every!r}")
         spec = self.validate(request)
+        request = with_defaults(request)  # a mode's unset settings at A1111's defaults, saved as they ran
         if request.seed == -1:
             limit = self.limits(request.model).max_seed - request.num_images + 1
             request = request.with_(seed=random.SystemRandom().randint(0, limit))

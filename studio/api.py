@@ -40,6 +40,10 @@ def add_endpoints(registry, shared) -> None:
             "loras": gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True, label="loras"),
             "schedule_type": gr.Textbox(value="Automatic", label="schedule_type"),
             "clip_skip": gr.Number(value=1, precision=0, label="clip_skip"),  # new parameters go last
+            "hires_scale": gr.Number(value=1.0, label="hires_scale"),
+            "hires_steps": gr.Number(value=0, precision=0, label="hires_steps"),
+            "hires_upscaler": gr.Textbox(value="Latent", label="hires_upscaler"),
+            "hires_denoising": gr.Number(value=0.7, label="hires_denoising"),
         }
         images = gr.Gallery(format="png", label="images")
         info = gr.JSON(label="info")
@@ -47,17 +51,22 @@ def add_endpoints(registry, shared) -> None:
 
     @GPU(duration=120)
     def txt2img(prompt, negative_prompt, model, scheduler, steps, guidance_scale, width, height, seed,
-                num_images, loras=None, schedule_type="Automatic", clip_skip=1):
+                num_images, loras=None, schedule_type="Automatic", clip_skip=1, hires_scale=1.0, hires_steps=0,
+                hires_upscaler="Latent", hires_denoising=0.7):
         """Generate images; returns the PNGs (with their parameters embedded) and their seeds/settings.
         `loras`: e.g. ["my-lora:0.8", "models/ink.safetensors"] (a key or a path, weight 1 when left out).
         `schedule_type`: A1111's Schedule type (Automatic: the sampler's own; Karras, Exponential, ...).
-        `clip_skip`: AUTOMATIC1111's Clip skip, 1 to 12 (SDXL ignores it, as A1111 does)."""
+        `clip_skip`: AUTOMATIC1111's Clip skip, 1 to 12 (SDXL ignores it, as A1111 does).
+        Hires fix: `hires_scale` > 1 draws width x height, upscales (`hires_upscaler`: Latent, Latent (nearest),
+        ..., Lanczos, Nearest) and denoises again at `hires_denoising` for `hires_steps` (0: `steps`)."""
         with shown_as_gr_error():
             lora_pairs = lora_strings(loras)
         request = checked_request(registry, prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   scheduler=scheduler, schedule_type=schedule_type, steps=steps,
                                   guidance_scale=guidance_scale, width=width, height=height, seed=seed,
-                                  num_images=num_images, loras=lora_pairs, clip_skip=clip_skip)
+                                  num_images=num_images, loras=lora_pairs, clip_skip=clip_skip,
+                                  hires_scale=hires_scale, hires_steps=hires_steps, hires_upscaler=hires_upscaler,
+                                  hires_denoising=hires_denoising)
         with shown_as_gr_error():
             result = registry.generate(request)
         return gallery_entries(result), result_info(result)

@@ -14,11 +14,12 @@ from types import ModuleType
 import gradio as gr
 
 from studio import api
-from studio.tabs import adapters, compare, png_info, txt2img
+from studio import send_to
+from studio.tabs import adapters, compare, img2img, inpaint, png_info, txt2img
 from studio.tabs import dreambooth
 from studio.widgets import refresh_handler
 
-TABS: list[ModuleType] = [txt2img, adapters, compare, png_info]
+TABS: list[ModuleType] = [txt2img, img2img, inpaint, adapters, compare, png_info]
 TABS.append(dreambooth)  # last: its finished run refreshes every model and LoRA picker built before it
 
 CSS = """
@@ -46,6 +47,7 @@ class Shared:
     lora_dropdowns: list[gr.Dropdown] = field(default_factory=list)
     refresh_buttons: list[gr.Button] = field(default_factory=list)  # rescan the models folder
     txt2img_form: dict[str, gr.components.Component] = field(default_factory=dict)
+    sending: send_to.SendTo = field(default_factory=send_to.SendTo)  # send-to buttons and receiving tabs
 
     def generation_options(self) -> dict:
         """Event options for anything that runs the model: one queue per device."""
@@ -79,6 +81,7 @@ def build_demo(registry, *, default_model: str = "shapes", concurrency_limit: in
                 with gr.Tab(tab.TITLE, id=tab_id(tab)):
                     tab.build(registry, shared)
         api.add_endpoints(registry, shared)
+        send_to.wire(shared, registry)
         for button in shared.refresh_buttons:
             button.click(refresh_handler(registry, shared), outputs=shared.pickers(), api_visibility="private")
     demo.queue(default_concurrency_limit=concurrency_limit, max_size=max_queue)

@@ -9,10 +9,13 @@ from __future__ import annotations
 import gradio as gr
 
 from pipelines.adapters import preprocess_image
+from pipelines.families import get_family
 from pipelines.requests import InvalidRequest
 from studio.adapter_form import SLOT_FIELDS, api_input, parse_options, slot_input
+from studio import send_to
 from studio.adapter_widgets import build_slot, kind_updates
 from studio.forms import as_int, lora_strings
+from studio.mode_widgets import follow_model
 from studio.results import done_html, gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
 from studio.widgets import (DEFAULT_SCHEDULER, checked_request, hint_steps_for, lora_picker, model_dropdown,
@@ -30,6 +33,11 @@ def _family(registry, model: str) -> str | None:
         return registry.model_info(model).family
     except (InvalidRequest, KeyError, ValueError):
         return None  # a half-typed path: generating names the problem
+
+
+def takes_factor(family: str | None) -> bool:
+    """Whether the family's adapter pipeline has a conditioning factor (SDXL's; pipelines/families.py)."""
+    return family is not None and get_family(family).adapter_factor
 
 
 def _conditions(values: dict) -> list:
@@ -101,7 +109,7 @@ def build(registry, shared) -> None:
                     num_images = gr.Slider(limits.min_images, limits.max_images, value=1, step=1, label="Images")
                 factor = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Adapter conditioning factor (SDXL)",
                                    info="the fraction of the steps that follow the condition",
-                                   visible=family == "sdxl")
+                                   visible=takes_factor(family))
         with gr.Column(scale=5):
             progress = gr.HTML(progress_html(0, 0, "Ready"), show_label=False, padding=False)
             gallery = gr.Gallery(label="Images", format="png", columns=2, height=480, object_fit="contain",
@@ -109,6 +117,7 @@ def build(registry, shared) -> None:
             maps = gr.Gallery(label="Condition maps used", format="png", columns=2, height=200,
                               interactive=False)
             info = gr.Textbox(label="Parameters", lines=4, interactive=False, buttons=["copy"])
+            send_to.gallery_send_buttons(shared, "adapters", gallery)
 
     form = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "scheduler": scheduler,
             "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height, "seed": seed,
@@ -145,10 +154,23 @@ def build(registry, shared) -> None:
         if chosen_family is None:
             return gr.skip(), gr.skip(), gr.skip()
         return (kind_updates(chosen_family, kind1), kind_updates(chosen_family, kind2),
-                gr.Slider(visible=chosen_family == "sdxl", value=1.0))
+                gr.Slider(visible=takes_factor(chosen_family), value=1.0))
 
     model.change(on_model, inputs=[model, slot1["kind"], slot2["kind"]],
                  outputs=[slot1["kind"], slot2["kind"], factor], queue=False, api_visibility="private")
+    follow_model(registry, model, width, height, steps, num_images)  # the sizes the chosen model takes
+
+    settings_form = {name: form[name] for name in REQUEST_FIELDS + PICKER_FIELDS}
+
+    def receive(image, found: dict) -> dict:
+        """A picture becomes condition 1's upload (its kind's extractor runs on it), with its settings."""
+        updates = send_to.apply_settings(registry, settings_form, found)
+        if image is not None:
+            updates.update({slot1["source"]: "Upload", slot1["upload"]: image})
+        return updates
+
+    send_to.register_receiver(shared, "adapters", [*settings_form.values(), slot1["source"], slot1["upload"]],
+                              receive)
     _add_endpoints(registry, shared, limits)
 
 

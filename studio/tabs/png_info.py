@@ -13,6 +13,7 @@ from PIL import UnidentifiedImageError
 from pipelines import canonical_sampler
 from pipelines.metadata import PARAMETERS_KEY, png_text_chunks, read_settings
 from pipelines.requests import InvalidRequest
+from studio.send_to import picture_send_buttons
 
 TITLE = "PNG Info"
 NOTHING_FOUND = "No generation parameters found in this image."
@@ -108,6 +109,9 @@ def form_updates(registry, form: dict, settings: dict) -> dict:
             settings.pop("schedule_type", None)
     if "clip_skip" in form:  # A1111 leaves "Clip skip" out when it is 1
         settings.setdefault("clip_skip", 1)
+    if "hires_fix" in form:  # the checkbox follows whether the picture had a hires fix
+        scale = settings.get("hires_scale")
+        settings["hires_fix"] = isinstance(scale, (int, float)) and scale > 1
     values, _, messages = form_values(settings, form)
     for message in messages:
         gr.Warning(message)
@@ -129,6 +133,9 @@ def build(registry, shared) -> None:
             settings = gr.JSON(label="Settings", open=True)
             unknown = gr.JSON(label="Also in the file (not used by the form)", open=False)
             send = gr.Button("Send to Text to Image", variant="primary")
+            with gr.Row():
+                others = {tab: gr.Button(f"Send to {label}", size="sm") for tab, label in
+                          (("img2img", "Image to Image"), ("inpaint", "Inpaint"), ("adapters", "Adapters"))}
 
     def png_info(image):
         """The metadata text stored in an image and the settings it describes (request field names)."""
@@ -152,3 +159,4 @@ def build(registry, shared) -> None:
 
     send.click(send_to_txt2img, inputs=settings, outputs=[*form.values(), shared.tabs],
                api_visibility="private")
+    picture_send_buttons(shared, others, image, settings)  # the picture too (studio.send_to)

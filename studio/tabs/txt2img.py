@@ -5,7 +5,9 @@ import gradio as gr
 
 from pipelines.requests import InvalidRequest
 from pipelines.validation import MAX_CLIP_SKIP
+from studio import send_to
 from studio.embedding_widgets import embedding_pickers, wire_embedding_pickers
+from studio.mode_widgets import hires_widgets
 from studio.results import done_html, gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
 from studio.widgets import (checked_request, hint_steps_for, lora_picker, model_dropdown, schedule_dropdown,
@@ -84,6 +86,7 @@ def build(registry, shared) -> None:
                 reuse_seed = gr.Button("♻", elem_classes="studio-tool-button", scale=0, min_width=40)
                 num_images = gr.Slider(limits.min_images, limits.max_images, value=1, step=1,
                                        label="Images", scale=3)
+            hires = hires_widgets(limits)
             gr.Examples(examples=[[text] for text in EXAMPLE_PROMPTS], inputs=[prompt],
                         label="Example prompts for the shapes model")
         with gr.Column(scale=6):
@@ -91,11 +94,12 @@ def build(registry, shared) -> None:
             gallery = gr.Gallery(label="Images", format="png", columns=2, height=620, object_fit="contain",
                                  buttons=["download", "fullscreen"], interactive=False)
             info = gr.Textbox(label="Parameters", lines=4, interactive=False, buttons=["copy"])
+            send_to.gallery_send_buttons(shared, "txt2img", gallery)
 
     form = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "scheduler": scheduler,
             "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height,
             "seed": seed, "num_images": num_images, "loras": loras, "lora_weight": lora_weight,
-            "schedule_type": schedule_type, "clip_skip": clip_skip}
+            "schedule_type": schedule_type, "clip_skip": clip_skip, **hires}
     shared.txt2img_form.update(form)
     shared.refresh_buttons.append(refresh_button)
 

@@ -1,0 +1,101 @@
+"""What the Image to Image and Inpaint tabs share: the generation settings, the results column, the live
+handler, and fitting an uploaded picture's size to the model."""
+from __future__ import annotations
+
+import gradio as gr
+from PIL import Image
+
+from pipelines.modes.images import fitted_size
+from pipelines.validation import MAX_CLIP_SKIP
+from studio.mode_widgets import follow_model, size_slider
+from studio.results import done_html, gallery_entries, progress_html, summary
+from studio.widgets import (checked_request, hint_steps_for, lora_picker, model_dropdown, schedule_dropdown,
+                            scheduler_dropdown, steps_slider, stop_with, streamed_generation)
+
+# Request fields every picture tab sends (plus the LoRA picker's loras / lora_weight).
+COMMON_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "schedule_type", "steps", "guidance_scale",
+                 "width", "height", "seed", "num_images", "clip_skip", "loras", "lora_weight")
+
+
+def prompt_controls() -> dict:
+    prompt = gr.Textbox(label="Prompt", lines=2, placeholder="what the new picture shows")
+    negative = gr.Textbox(label="Negative prompt", lines=1, placeholder="what it should not show")
+    with gr.Row():
+        generate = gr.Button("Generate", variant="primary", scale=3)
+        stop = gr.Button("Stop", variant="stop", scale=1)
+    return {"prompt": prompt, "negative_prompt": negative, "generate_button": generate, "stop_button": stop}
+
+
+def settings_controls(registry, shared, limits) -> dict:
+    """Model, sampler, LoRAs, steps, CFG, size, Clip skip, seed and image count; sizes follow the model."""
+    with gr.Row(equal_height=True):
+        model = model_dropdown(registry, shared, scale=4)
+        scheduler = scheduler_dropdown(scale=3)
+        schedule_type = schedule_dropdown(scale=3)
+    with gr.Row(equal_height=True):
+        loras, lora_weight = lora_picker(registry, shared)
+    with gr.Row():
+        steps = steps_slider(limits)
+        guidance = gr.Slider(limits.min_guidance, limits.max_guidance, value=7.0, step=0.5, label="CFG scale")
+    with gr.Row():
+        width, height = size_slider("Width", limits), size_slider("Height", limits)
+        clip_skip = gr.Slider(1, MAX_CLIP_SKIP, value=1, step=1, label="Clip skip", min_width=160)
+    with gr.Row(equal_height=True):
+        seed = gr.Number(value=-1, precision=0, label="Seed", info="-1 = random", scale=3)
+        num_images = gr.Slider(limits.min_images, limits.max_images, value=1, step=1, label="Images", scale=3)
+    hint_steps_for(scheduler, steps)
+    follow_model(registry, model, width, height, steps, num_images)
+    return {"model": model, "scheduler": scheduler, "schedule_type": schedule_type, "loras": loras,
+            "lora_weight": lora_weight, "steps": steps, "guidance_scale": guidance, "width": width,
+            "height": height, "clip_skip": clip_skip, "seed": seed, "num_images": num_images}
+
+
+def results_column() -> dict:
+    progress = gr.HTML(progress_html(0, 0, "Ready"), show_label=False, padding=False)
+    gallery = gr.Gallery(label="Images", format="png", columns=2, height=520, object_fit="contain",
+                         buttons=["download", "fullscreen"], interactive=False)
+    info = gr.Textbox(label="Parameters", lines=4, interactive=False, buttons=["copy"])
+    return {"progress": progress, "gallery": gallery, "info": info}
+
+
+def size_of_picture(registry, model: str, picture) -> tuple:
+    """Width and height slider values for a newly uploaded picture (unchanged when there is none)."""
+    if not isinstance(picture, Image.Image):
+        return gr.skip(), gr.skip()
+    try:
+        width, height = fitted_size(registry.limits(model), picture)
+    except Exception:  # a half-typed model path: the sliders stay, Generate names the problem
+        return gr.skip(), gr.skip()
+    return width, height
+
+
+def wire_generation(registry, shared, controls: dict, results: dict, fields: dict, to_values, api_name: str,
+                    last_result: gr.State | None = None) -> None:
+    """Generate streams progress and previews, Stop stops; `to_values(values)` turns the widget values into
+    request fields (the picture and mask taken out of their widgets)."""
+    from studio.spaces_gpu import GPU
+
+    progress, gallery, info = results["progress"], results["gallery"], results["info"]
+    outputs = [gallery, info, progress] + ([last_result] if last_result is not None else [])
+
+    @GPU(duration=120)
+    def generate(**values):
+        request = checked_request(registry, **to_values(values))
+        result = yield from streamed_generation(registry, request, progress=progress, gallery=gallery,
+                                                loading=f"Loading {request.model}…")
+        update = {gallery: gallery_entries(result), info: summary(result), progress: done_html(result)}
+        if last_result is not None:
+            update[last_result] = result_items(result)
+        yield update
+
+    event = gr.on([controls["generate_button"].click, controls["prompt"].submit], generate, inputs_kwargs=fields,
+                  outputs=outputs, show_progress="hidden", api_name=api_name, api_visibility="undocumented",
+                  **shared.generation_options())
+    stop_with(controls["stop_button"], event, progress)
+
+
+def result_items(result) -> list:
+    """What a result hands to send-to: each image and its settings."""
+    from studio.send_to import settings_of
+
+    return [(item.image, settings_of(item.request)) for item in result.items]
