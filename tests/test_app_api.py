@@ -323,7 +323,7 @@ def test_the_steps_slider_names_the_chosen_samplers_suggestion(studio):
     registry, _ = studio
     demo = build_demo(registry)
     sliders = [b for b in demo.blocks.values() if isinstance(b, gr.Slider) and b.label == "Steps" and b.info]
-    assert len(sliders) == 2 and all(s.info == "suggested for Euler a: 20" for s in sliders)  # txt2img, adapters
+    assert len(sliders) == 4 and all(s.info == "suggested for Euler a: 20" for s in sliders)  # and img2img, inpaint
     hints = [fn for fn in demo.fns.values() if fn.name == "show_suggested_steps"]
     assert {fn.outputs[0]._id for fn in hints} == {s._id for s in sliders}
     for fn in hints:
