@@ -69,33 +69,22 @@ def size_of_picture(registry, model: str, picture) -> tuple:
     return width, height
 
 
-def wire_generation(registry, shared, controls: dict, results: dict, fields: dict, to_values, api_name: str,
-                    last_result: gr.State | None = None) -> None:
+def wire_generation(registry, shared, controls: dict, results: dict, fields: dict, to_values, api_name: str) -> None:
     """Generate streams progress and previews, Stop stops; `to_values(values)` turns the widget values into
     request fields (the picture and mask taken out of their widgets)."""
     from studio.spaces_gpu import GPU
 
     progress, gallery, info = results["progress"], results["gallery"], results["info"]
-    outputs = [gallery, info, progress] + ([last_result] if last_result is not None else [])
+    outputs = [gallery, info, progress]
 
     @GPU(duration=120)
     def generate(**values):
         request = checked_request(registry, **to_values(values))
         result = yield from streamed_generation(registry, request, progress=progress, gallery=gallery,
                                                 loading=f"Loading {request.model}…")
-        update = {gallery: gallery_entries(result), info: summary(result), progress: done_html(result)}
-        if last_result is not None:
-            update[last_result] = result_items(result)
-        yield update
+        yield {gallery: gallery_entries(result), info: summary(result), progress: done_html(result)}
 
     event = gr.on([controls["generate_button"].click, controls["prompt"].submit], generate, inputs_kwargs=fields,
                   outputs=outputs, show_progress="hidden", api_name=api_name, api_visibility="undocumented",
                   **shared.generation_options())
     stop_with(controls["stop_button"], event, progress)
-
-
-def result_items(result) -> list:
-    """What a result hands to send-to: each image and its settings."""
-    from studio.send_to import settings_of
-
-    return [(item.image, settings_of(item.request)) for item in result.items]

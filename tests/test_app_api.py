@@ -23,6 +23,7 @@ from studio.ui import TABS, build_demo, launch_options
 
 REPO = Path(__file__).resolve().parent.parent
 PROMPT = "a large red circle in the top left on a blue background"
+HIRES_OFF = (False, "Latent", 2.0, 0, 0.7)  # the live endpoint's hires fix widgets: off, upscaler, scale, steps, strength
 LONG_RUN_STEPS = 150  # the longest run the shapes model allows: Stop must end it well before the end
 
 
@@ -188,7 +189,7 @@ def test_refresh_updates_every_model_and_lora_picker(studio):
     [button] = [b for b in blocks if isinstance(b, gr.Button) and "Refresh models" in str(b.value)]
     lora_pickers = [b for b in blocks if isinstance(b, gr.Dropdown) and b.label == "LoRAs"]
     model_pickers = [b for b in blocks if isinstance(b, gr.Dropdown) and b.label == "Model"]
-    assert len(lora_pickers) == 2  # Text to Image and Adapters
+    assert len(lora_pickers) == 4  # Text to Image, Image to Image, Inpaint and Adapters
     refreshes = [fn for fn in demo.fns.values() if fn.name == "refresh_pickers"]
     # The button, and the DreamBooth tab once a training run has finished.
     assert sorted(event for fn in refreshes for _, event in fn.targets) == ["click", "then"]
@@ -205,8 +206,9 @@ def test_refresh_updates_every_model_and_lora_picker(studio):
 
 def test_live_txt2img_streams_progress_then_the_images(studio):
     _, client = studio
-    # The UI's own endpoint takes every widget of the form: the LoRA picker (none, weight 1), the schedule type.
-    job = client.submit(PROMPT, "", "shapes", "Euler a", 6, 7.0, 128, 128, 3, 1, [], 1.0, "Automatic", 1,
+    # The UI's own endpoint takes every widget of the form: the LoRA picker (none, weight 1), the schedule type,
+    # Clip skip and the hires fix (off).
+    job = client.submit(PROMPT, "", "shapes", "Euler a", 6, 7.0, 128, 128, 3, 1, [], 1.0, "Automatic", 1, *HIRES_OFF,
                         api_name="/txt2img_live")
     gallery, info, progress = job.result(timeout=120)
     updates = job.outputs()
@@ -223,7 +225,7 @@ def test_live_txt2img_applies_the_lora_picker(studio):
     shapes_lora_file(registry.models_dir / "picked.safetensors", seed=8)
     registry.refresh()
     job = client.submit(PROMPT, "", "shapes", "Euler a", 2, 7.0, 64, 64, 3, 1, ["picked"], 0.5, "Automatic", 1,
-                        api_name="/txt2img_live")
+                        *HIRES_OFF, api_name="/txt2img_live")
     _, info, _ = job.result(timeout=120)
     assert 'Loras: "picked:0.5"' in info
 
@@ -233,7 +235,7 @@ def test_stop_ends_the_run_in_the_worker(studio):
     registry.run_ended.clear()
     ended_before = len(registry.endings)
     job = client.submit(PROMPT, "", "shapes", "Euler a", LONG_RUN_STEPS, 7.0, 128, 128, 1, 1, [], 1.0,
-                        "Automatic", 1, api_name="/txt2img_live")
+                        "Automatic", 1, *HIRES_OFF, api_name="/txt2img_live")
     # Wait for the first preview: the run is then under way in its worker thread.
     for update in job:
         if isinstance(update[0], list) and update[0] and update[0][0]["caption"].startswith("step"):

@@ -11,8 +11,9 @@ from pipelines.modes import DEFAULT_DENOISING, RESIZE_MODES
 from studio import send_to
 from studio.forms import lora_strings
 from studio.mode_widgets import denoising_slider, resize_mode_radio
-from studio.picture_form import (COMMON_FIELDS, fitted_size, prompt_controls, results_column, settings_controls,
-                                 size_of_picture, wire_generation)
+from pipelines.modes.images import fitted_size
+from studio.picture_form import (COMMON_FIELDS, prompt_controls, results_column, settings_controls, size_of_picture,
+                                 wire_generation)
 from studio.results import gallery_entries
 from studio.spaces_gpu import GPU
 from studio.widgets import DEFAULT_SCHEDULER, checked_request, shown_as_gr_error
