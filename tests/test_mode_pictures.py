@@ -128,3 +128,16 @@ def test_a_picture_is_fitted_to_each_familys_sizes():
             assert width % limits.size_multiple == 0 and height % limits.size_multiple == 0
     assert fitted_size(FAMILIES["shapes"].limits, Image.new("RGB", (200, 100))) == (200, 96)
     assert fitted_size(FAMILIES["sd1"].limits, Image.new("RGB", (2048, 1024))) == (1024, 512)
+
+
+def test_the_brush_layer_of_the_editor_is_the_mask():
+    from studio.mode_widgets import editor_picture_and_mask
+
+    background = striped(64, 48).convert("RGBA")
+    layer = Image.new("RGBA", (64, 48), (0, 0, 0, 0))
+    ImageDraw.Draw(layer).ellipse((10, 10, 30, 30), fill=(255, 255, 255, 190))  # a half-transparent white brush
+    picture, mask = editor_picture_and_mask({"background": background, "layers": [layer], "composite": None})
+    assert picture.mode == "RGB" and np.array_equal(np.asarray(picture), np.asarray(background.convert("RGB")))
+    assert mask.getbbox() == layer.getbbox() and set(np.unique(mask)) == {0, 255}
+    assert editor_picture_and_mask({"background": background, "layers": [], "composite": None})[1] is None
+    assert editor_picture_and_mask(None) == (None, None)
