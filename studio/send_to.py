@@ -8,7 +8,7 @@ saved PNG, whose embedded settings are read back as PNG Info reads them, so what
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
 import gradio as gr
 from PIL import Image
@@ -131,7 +131,3 @@ def apply_settings(registry, form: dict, settings: dict) -> dict:
     kept = {k: v for k, v in settings.items()
             if k in form or k == "loras" or k not in defaults or v != defaults[k] and v != []}
     return form_updates(registry, form, kept)
-
-
-def any_picture(value: Any) -> Image.Image | None:
-    return value if isinstance(value, Image.Image) else None
