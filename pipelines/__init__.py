@@ -16,6 +16,7 @@ _EXPORTS = {
                            "GenerationResult", "InvalidRequest", "StepUpdate"),
     "pipelines.catalog": ("FAMILY_LIMITS", "Limits", "LoraSpec", "ModelSpec"),
     "pipelines.components": ("ModelNotAvailable",),
+    "pipelines.families": ("FAMILIES", "MODES", "get_family"),
     "pipelines.registry": ("PipelineRegistry",),
     "pipelines.schedulers": ("SCHEDULERS", "SAMPLERS", "canonical_sampler", "register_scheduler",
                              "resolve_sampler", "schedule_type_names", "scheduler_names", "suggested_steps"),

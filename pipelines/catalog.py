@@ -6,39 +6,17 @@ is added (see pipelines/model_scan.py). Scanning only looks at file names and sm
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHAPES_DIR = REPO_ROOT / "assets" / "shapes"
+from pipelines.families import FAMILIES as FAMILY_RECORDS
+from pipelines.families import REPO_ROOT, SHAPES_DIR, Limits, family_of_text_width, get_family  # noqa: F401
+
 DEFAULT_MODEL = "shapes"
 
 
-@dataclass(frozen=True)
-class Limits:
-    min_size: int
-    max_size: int
-    default_width: int
-    default_height: int
-    size_multiple: int = 8
-    min_steps: int = 1
-    max_steps: int = 150
-    min_guidance: float = 0.0
-    max_guidance: float = 30.0
-    min_images: int = 1
-    max_images: int = 8
-    max_prompt_chars: int = 2000
-    max_seed: int = 2**32 - 1
-
-
-FAMILY_LIMITS = {
-    # The bundled model was trained at 128x128; 64..256 keeps its 16x16 latent grid within reach.
-    "shapes": Limits(min_size=64, max_size=256, default_width=128, default_height=128),
-    "sd1": Limits(min_size=256, max_size=1024, default_width=512, default_height=512),
-    "sd2": Limits(min_size=256, max_size=1024, default_width=512, default_height=512),
-    "sdxl": Limits(min_size=512, max_size=2048, default_width=1024, default_height=1024),
-}
-FAMILIES = tuple(FAMILY_LIMITS)
+FAMILY_LIMITS = {key: family.limits for key, family in FAMILY_RECORDS.items()}  # public API: key -> Limits
+FAMILIES = tuple(FAMILY_RECORDS)
 
 
 @dataclass(frozen=True)
@@ -57,7 +35,7 @@ class ModelSpec:
 
     @property
     def limits(self) -> Limits:
-        return FAMILY_LIMITS.get(self.family, FAMILY_LIMITS["sd1"])
+        return get_family(self.family).limits
 
 
 @dataclass(frozen=True)
@@ -105,14 +83,22 @@ def diffusers_variant(folder: Path) -> str | None:
     return None
 
 
+class UnknownFamily(ValueError):
+    """A diffusers folder whose UNet no family record describes."""
+
+
 def family_of_diffusers_folder(folder: Path) -> str:
-    """Family from the saved configs: the text width the UNet attends to tells SD1/SD2/SDXL apart."""
+    """Family from the saved configs: the text width the UNet attends to (pipelines/families.py); a folder
+    no family record matches is refused (a studio.json sidecar with "family" can name it)."""
     index = read_json(folder / "model_index.json")
-    if "XL" in str(index.get("_class_name", "")):
-        return "sdxl"
     unet_dir = folder / "unet" if (folder / "unet").is_dir() else folder
     width = read_json(unet_dir / "config.json").get("cross_attention_dim")
-    return {768: "sd1", 1024: "sd2", 2048: "sdxl"}.get(width, "shapes")
+    family = family_of_text_width(width, str(index.get("_class_name", "")))
+    if family is None:
+        raise UnknownFamily(f"{folder.name}: its UNet attends to {width!r}-wide text, which no model family here "
+                            f"has ({', '.join(f'{k}: {f.text_width}' for k, f in FAMILY_RECORDS.items())}); "
+                            'write {"family": KEY} in its studio.json if it is one of them')
+    return family
 
 
 def shapes_spec() -> ModelSpec:

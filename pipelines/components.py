@@ -16,6 +16,7 @@ import torch
 
 from pipelines.catalog import ModelSpec, download_hint
 from pipelines.module_building import MODULE_BUILDING
+from pipelines.families import get_family
 from pipelines.requests import InvalidRequest
 from pipelines.rwlock import ReadWriteLock
 
@@ -87,12 +88,9 @@ class LRUCache:
             self._items.clear()
 
 
-def pipeline_class(family: str, with_adapter: bool = False):
-    import diffusers
-
-    if family == "sdxl":
-        return diffusers.StableDiffusionXLAdapterPipeline if with_adapter else diffusers.StableDiffusionXLPipeline
-    return diffusers.StableDiffusionAdapterPipeline if with_adapter else diffusers.StableDiffusionPipeline
+def pipeline_class(family: str, with_adapter: bool = False, mode: str | None = None):
+    """The family's diffusers pipeline class for a mode (pipelines/families.py)."""
+    return get_family(family).pipeline_class(mode or ("adapter" if with_adapter else "txt2img"))
 
 
 def load_components(spec: ModelSpec, device: torch.device, dtype: torch.dtype, *,
@@ -139,7 +137,7 @@ def _from_pretrained(spec: ModelSpec, dtype: torch.dtype) -> dict[str, Any]:
     cls = pipeline_class(spec.family)
     # Hub folders list a feature extractor / safety checker we neither download nor use: never load them.
     extra = {"feature_extractor": None, "image_encoder": None}
-    if spec.family != "sdxl":
+    if "safety_checker" in cls._get_signature_keys(cls)[0]:
         extra.update(safety_checker=None, requires_safety_checker=False)
     pipe = cls.from_pretrained(spec.source, dtype=dtype, local_files_only=True, variant=spec.variant, **extra)
     return dict(pipe.components)

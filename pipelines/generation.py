@@ -15,7 +15,9 @@ from PIL import Image
 
 from pipelines import previews, prompts
 from pipelines.components import LoadedModel, pipeline_class
+from pipelines.families import get_family
 from pipelines.noise import initial_latents
+from pipelines.modes.start import Start
 from pipelines.prompts import PromptEmbeddings
 from pipelines.requests import GenerationCancelled, GenerationRequest, StepUpdate
 from pipelines.sampling.guided_unet import GuidedUNet
@@ -74,8 +76,11 @@ def size_and_crop_ids(loaded: LoadedModel, request: GenerationRequest, dtype: to
 
 
 def conditioning(loaded: LoadedModel, request: GenerationRequest, embeddings: PromptEmbeddings, *,
-                 adapter=None, conditions: list[Image.Image] | None = None) -> GuidedUNet:
-    """Everything the UNet is conditioned on for this request, prepared once (a template: copy per image)."""
+                 adapter=None, conditions: list[Image.Image] | None = None,
+                 extra_channels: torch.Tensor | None = None) -> GuidedUNet:
+    """Everything the UNet is conditioned on for this request, prepared once (a template: copy per image).
+    `extra_channels`: an inpainting UNet's mask and masked-picture latents (pipelines/modes/run.py), unbatched;
+    without them such a UNet gets those of a picture masked all over (text to image, as A1111 does)."""
     unet = loaded.components["unet"]
     guided = uses_guidance(loaded, request.guidance_scale)
     kwargs = embeddings.kwargs
@@ -93,9 +98,16 @@ def conditioning(loaded: LoadedModel, request: GenerationRequest, embeddings: Pr
     state, adapter_steps = None, None
     if adapter is not None:
         state = _adapter_state(loaded, request, adapter, conditions, guided)
-        if loaded.family == "sdxl":
+        if get_family(loaded.family).adapter_factor:
             adapter_steps = int(request.steps * request.adapter_conditioning_factor)
-    return GuidedUNet(unet, embeds, request.guidance_scale, guided, added, state, adapter_steps, timestep_cond)
+    if extra_channels is None and unet.config.in_channels != unet.config.out_channels:
+        from pipelines.modes.run import unet_extra_channels
+
+        extra_channels = unet_extra_channels(loaded, latent_shape(loaded, request)[-2:])
+    if extra_channels is not None and guided:
+        extra_channels = torch.cat([extra_channels] * 2)
+    return GuidedUNet(unet, embeds, request.guidance_scale, guided, added, state, adapter_steps, timestep_cond,
+                      extra_channels)
 
 
 @torch.inference_mode()
@@ -125,16 +137,25 @@ def noise_table(loaded: LoadedModel) -> NoiseTable:
 
 def latent_shape(loaded: LoadedModel, request: GenerationRequest) -> tuple[int, int, int, int]:
     vae_scale = 2 ** (len(loaded.components["vae"].config.block_out_channels) - 1)
-    channels = loaded.components["unet"].config.in_channels
+    channels = loaded.components["unet"].config.out_channels  # an inpainting UNet takes 5 more in
     return 1, channels, request.height // vae_scale, request.width // vae_scale
 
 
 class _Progress:
-    """Turns each image's step callbacks into StepUpdates over the whole request; Stop and Skip."""
+    """Turns each image's step callbacks into StepUpdates over the whole request; Stop and Skip.
 
-    def __init__(self, request: GenerationRequest, hooks: RunHooks, image_index: int, images: int):
+    Counted in the request's steps: `images` images of `per_image` steps (default `steps`; image to image and
+    the hires fix plan their own), of which this run is `run` steps from `offset` (the hires fix's second pass).
+    """
+
+    def __init__(self, request: GenerationRequest, hooks: RunHooks, image_index: int, images: int, *,
+                 per_image: int | None = None, offset: int = 0, run: int | None = None,
+                 size: tuple[int, int] | None = None):
         self.request, self.hooks, self.index, self.images = request, hooks, image_index, images
         self.skipped_at: int | None = None  # the step at which Skip ended this image
+        self.per_image = per_image or request.steps
+        self.offset, self.run = offset, run or self.per_image
+        self.size = size or (request.width, request.height)
 
     def check_stop(self):
         if self.hooks.should_stop is not None and self.hooks.should_stop():
@@ -146,54 +167,92 @@ class _Progress:
             preview = None
             every = self.hooks.preview_every
             if every and self.hooks.preview_matrix is not None and (step % every == 0 or step == total):
-                preview = previews.linear_preview(self.hooks.preview_matrix(), latents,
-                                                  (self.request.width, self.request.height))
-            # in the request's steps (a "DDIM" schedule may take a step more or less than asked)
-            steps = self.request.steps
-            overall = self.index * steps + min(steps, round(step * steps / total))
-            self.hooks.on_step(StepUpdate(step=overall, total=self.images * steps, preview=preview))
+                preview = previews.linear_preview(self.hooks.preview_matrix(), latents, self.size)
+            # in planned steps (a "DDIM" schedule may take a step more or less than asked)
+            done = min(self.run, round(step * self.run / total)) if total else self.run
+            overall = self.index * self.per_image + self.offset + done
+            self.hooks.on_step(StepUpdate(step=overall, total=self.images * self.per_image, preview=preview))
         if step < total and self.hooks.should_skip is not None and self.hooks.should_skip():
-            self.skipped_at = step
+            self.skipped_at = self.offset + step
             raise SkipImage()
+
+    def deliver(self, image: Image.Image) -> Image.Image:
+        """Hand a finished image over (saved and shown at once, see RunHooks.on_image)."""
+        if self.hooks.on_image is not None:
+            self.hooks.on_image(self.index, image, self.skipped_at)
+        return image
 
 
 def denoise_one(loaded: LoadedModel, request: GenerationRequest, sampler: ResolvedSampler, template: GuidedUNet,
-                seed: int, on_step, variation_seed: int = -1) -> torch.Tensor:
-    """The clean latent of one image, from the noise of `seed` (mixed with `variation_seed`'s, A1111's way)."""
+                seed: int, on_step, start: Start | None = None, variation_seed: int = -1) -> torch.Tensor:
+    """The clean latent of one image, from the noise of `seed` (mixed with `variation_seed`'s, A1111's way;
+    pipelines/noise.py) and, with `start`, from an init latent: image to image, inpainting, the hires fix's
+    second pass (pipelines/modes/start.py)."""
     guided = replace(template, step=0)
     generator = torch.Generator("cpu").manual_seed(seed)
     shape = latent_shape(loaded, request)
+    vae = loaded.components["vae"]
     variation = {"variation_seed": variation_seed, "variation_strength": request.variation_strength}
     with torch.inference_mode():
-        if sampler.spec.is_k_sampler:  # A1111 samples in float32 whatever the UNet's dtype
+        if sampler.spec.is_k_sampler:
             table = noise_table(loaded)
-            sigmas = sigma_schedule(sampler.schedule, request.steps, table, loaded.family,
+            total, run = (request.steps, request.steps) if start is None else start.steps(request.steps, True)
+            sigmas = sigma_schedule(sampler.schedule, total, table, loaded.family,
                                     drop_penultimate=sampler.spec.drop_penultimate)
+            # A1111 samples in float32 whatever the UNet's dtype
             noise = initial_latents(shape, generator, dtype=torch.float32, device=loaded.device, **variation)
-            return run_k_sampler(sampler.spec.function, guided, table, sigmas, noise, generator, seed, on_step)
+            if start is None:
+                return run_k_sampler(sampler.spec.function, guided, table, sigmas, noise, generator, seed, on_step)
+            init = start.latents(vae, generator, shape, loaded.device, torch.float32)
+            blend = None if start.keep is None else (init, start.keep.to(init.device, init.dtype))
+            latents = run_k_sampler(sampler.spec.function, guided, table, sigmas[total - run:], noise, generator,
+                                    seed, on_step, start=init, blend=blend, span=sigmas)
+            return start.blended(latents, init)
         scheduler = build_scheduler(sampler.name, loaded.base_scheduler_config)
         latents = initial_latents(shape, generator, dtype=template.dtype, device=loaded.device, **variation)
-        latents = latents * scheduler.init_noise_sigma
-        return run_diffusers_scheduler(scheduler, guided, request.steps, latents, generator, on_step)
+        if start is None:
+            latents = latents * scheduler.init_noise_sigma
+            return run_diffusers_scheduler(scheduler, guided, request.steps, latents, generator, on_step)
+        noise = latents
+        init = start.latents(vae, generator, shape, loaded.device, template.dtype)
+        total, run = start.steps(request.steps, False)
+        if run == 0:
+            return init
+        scheduler.set_timesteps(total, device=loaded.device)
+        first = (total - run) * scheduler.order
+        timesteps = scheduler.timesteps[first:]
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(first)
+        latents = scheduler.add_noise(init, noise, timesteps[:1])
+        four_channel = template.extra_channels is None
+        blend = (init, start.keep.to(init.device, init.dtype), noise) if start.keep is not None and four_channel \
+            else None
+        latents = run_diffusers_scheduler(scheduler, guided, total, latents, generator, on_step,
+                                          timesteps=timesteps, blend=blend)
+        return start.blended(latents, init)
 
 
 def run_images(loaded: LoadedModel, request: GenerationRequest, seeds: list[int], hooks: RunHooks, *,
                adapter=None, conditions: list[Image.Image] | None = None, embedding_library=None,
                variation_seeds: list[int] | None = None) -> list[Image.Image]:
-    """Denoise and decode one image per seed (and variation seed, see pipelines/noise.py). The caller holds
-    the model's weights lock. `embedding_library`: the textual-inversion embeddings the prompts may name."""
+    """Denoise and decode one image per seed (and variation seed, see pipelines/noise.py); each is handed to
+    `hooks.on_image` as soon as it is made. The caller holds the model's weights lock.
+    `embedding_library`: the textual-inversion embeddings the prompts may name (pipelines.prompts).
+    Image to image, inpainting and the hires fix run in pipelines/modes/run.py, on the same pieces."""
     sampler = resolve_sampler(request.scheduler, request.schedule_type)
+    variation_seeds = list(variation_seeds or [-1] * len(seeds))
     _Progress(request, hooks, 0, len(seeds)).check_stop()
-    template = conditioning(loaded, request, encode_prompts(loaded, request, embedding_library),
-                            adapter=adapter, conditions=conditions)
+    embeddings = encode_prompts(loaded, request, embedding_library)
+    if request.init_image is not None or request.hires:
+        from pipelines.modes.run import run_with_picture
+
+        return run_with_picture(loaded, request, seeds, variation_seeds, hooks, sampler, embeddings,
+                                adapter=adapter, conditions=conditions)
+    template = conditioning(loaded, request, embeddings, adapter=adapter, conditions=conditions)
     images = []
-    for k, seed in enumerate(seeds):
+    for k, (seed, variation_seed) in enumerate(zip(seeds, variation_seeds)):
         progress = _Progress(request, hooks, k, len(seeds))
         progress.check_stop()
-        latents = denoise_one(loaded, request, sampler, template, seed, progress,
-                              variation_seeds[k] if variation_seeds else -1)
-        image = previews.decode(loaded.components["vae"], latents)[0]
-        images.append(image)
-        if hooks.on_image is not None:
-            hooks.on_image(k, image, progress.skipped_at)
+        latents = denoise_one(loaded, request, sampler, template, seed, progress, variation_seed=variation_seed)
+        images.append(progress.deliver(previews.decode(loaded.components["vae"], latents)[0]))
     return images

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.catalog import FAMILIES, HUB_MODELS, LoraSpec, ModelSpec, diffusers_variant, family_of_diffusers_folder
+from pipelines.catalog import (FAMILIES, HUB_MODELS, LoraSpec, ModelSpec, UnknownFamily, diffusers_variant,
+                               family_of_diffusers_folder)
 from pipelines.dreambooth.sidecar import read_sidecar
 
 SINGLE_FILE_SUFFIXES = (".safetensors", ".ckpt")
@@ -20,9 +21,10 @@ def _words(sidecar: dict) -> tuple[str, ...]:
     return tuple(str(w) for w in words) if isinstance(words, (list, tuple)) else (str(words),)
 
 
-def _family(sidecar: dict, detected: str) -> str:
+def _family(sidecar: dict, folder: Path) -> str:
+    """The sidecar's family, else the one the folder's configs show (UnknownFamily when none does)."""
     family = sidecar.get("family")
-    return family if family in FAMILIES else detected
+    return family if family in FAMILIES else family_of_diffusers_folder(folder)
 
 
 def single_file_family(path: Path, allow_ckpt: bool = False) -> str:
@@ -56,13 +58,13 @@ def spec_for_path(path: Path, key: str | None = None, *, allow_ckpt: bool = Fals
             lora_file = next((path / n for n in LORA_FILE_NAMES if (path / n).exists()), path)
             return LoraSpec(key, str(lora_file), sidecar.get("base"), _words(sidecar))
         if (path / "model_index.json").exists():
-            return ModelSpec(key, _family(sidecar, family_of_diffusers_folder(path)), str(path), "diffusers",
+            return ModelSpec(key, _family(sidecar, path), str(path), "diffusers",
                              variant=diffusers_variant(path), base=sidecar.get("base"),
                              trigger_words=_words(sidecar), description=f"diffusers folder {path.name}")
         unet = path / "unet" if (path / "unet" / "config.json").exists() else None
         if unet is not None:  # a UNet-only training checkpoint: the rest comes from its base
             base = sidecar.get("base") or _parent_model(path)
-            return ModelSpec(key, _family(sidecar, family_of_diffusers_folder(path)), str(path), "diffusers",
+            return ModelSpec(key, _family(sidecar, path), str(path), "diffusers",
                              available=base is not None, base=base, unet_path=str(unet),
                              trigger_words=_words(sidecar), description=f"UNet checkpoint {path.name}")
         return None
@@ -102,14 +104,20 @@ def scan_models_dir(models_dir: Path | None, *, allow_ckpt: bool = False) -> tup
             key = Path(spec.source if isinstance(spec, ModelSpec) else spec.path).name
         table[key] = _rekey(spec, key)
 
+    def found(path: Path, key: str | None = None):
+        try:
+            return spec_for_path(path, key, allow_ckpt=allow_ckpt)
+        except UnknownFamily:
+            return None  # not listed; given as a path, it is refused with the reason (registry.model_info)
+
     for entry in sorted(models_dir.iterdir()):
         if entry.name.startswith(".") or entry.name in HUB_MODELS:
             continue  # models/<builtin key> holds a built-in model's weights (see catalog.hub_spec)
-        add(spec_for_path(entry, allow_ckpt=allow_ckpt))
+        add(found(entry))
         if entry.is_dir() and not (entry / LORA_FILE_NAMES[0]).exists():
             for child in sorted(entry.glob("checkpoint-*")):
                 if child.is_dir():
-                    add(spec_for_path(child, key=f"{entry.name}/{child.name}"))
+                    add(found(child, key=f"{entry.name}/{child.name}"))
     return models, loras
 
 

@@ -55,6 +55,31 @@ def decode(vae, latents: torch.Tensor) -> list[Image.Image]:
     return to_pil(vae.decode(scaled, return_dict=False)[0])
 
 
+def to_tensor(images: list[Image.Image]) -> torch.Tensor:
+    """RGB PIL images -> (N, 3, H, W) float32 in [-1, 1] (what the VAE encodes)."""
+    array = np.stack([np.asarray(image.convert("RGB"), dtype=np.float32) for image in images])
+    return torch.from_numpy(array).permute(0, 3, 1, 2) / 127.5 - 1.0
+
+
+@torch.inference_mode()
+def encode_distribution(vae, images: torch.Tensor):
+    """The VAE's latent distribution of (N, 3, H, W) images in [-1, 1], in the VAE's dtype and device."""
+    parameters = next(vae.parameters())
+    return vae.encode(images.to(parameters.device, parameters.dtype)).latent_dist
+
+
+def sample_latents(vae, distribution, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Pipeline latents from an encoded distribution, as diffusers' `retrieve_latents` takes them: a sample
+    drawn with `generator`, or the mode (the mean) without one."""
+    latents = distribution.mode() if generator is None else distribution.sample(generator)
+    return vae_latents_to_pipeline(vae, latents)
+
+
+def encode(vae, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(N, 3, H, W) images in [-1, 1] -> pipeline latents (scaling and SDXL-style mean/std as decode undoes)."""
+    return sample_latents(vae, encode_distribution(vae, images), generator)
+
+
 def _probe_images(rng: np.random.Generator) -> np.ndarray:
     """Smooth random colour fields plus flat primaries and greys: (N, 3, S, S) in [-1, 1]."""
     images = []

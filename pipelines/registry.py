@@ -14,13 +14,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from pipelines.catalog import DEFAULT_MODEL, Limits, LoraSpec, ModelSpec, builtin_specs
+from pipelines.catalog import DEFAULT_MODEL, Limits, LoraSpec, ModelSpec, UnknownFamily, builtin_specs
 from pipelines.components import LoadedModel, LRUCache, ModelNotAvailable, load_components
 from pipelines.devices import choose_device
 from pipelines.generation import RunHooks, run_images
 from pipelines.metadata import FileHashes
 from pipelines.memory import free_memory, is_out_of_memory, out_of_memory
 from pipelines.model_scan import scan_models_dir, spec_for_path
+from pipelines.modes import with_defaults
 from pipelines.noise import image_seeds, resolve_seeds
 from pipelines.outputs import OutputWriter
 from pipelines.paths import check_policy, inside, typed_path
@@ -99,7 +100,10 @@ class PipelineRegistry:
                 return self._catalog[key]
         path = typed_path(key, "model", policy=self.allow_paths, models_dir=self.models_dir)
         if path is not None:
-            spec = spec_for_path(path, key=str(key), allow_ckpt=self.allow_ckpt)
+            try:
+                spec = spec_for_path(path, key=str(key), allow_ckpt=self.allow_ckpt)
+            except UnknownFamily as error:
+                raise InvalidRequest("model", str(error)) from None
             if isinstance(spec, ModelSpec):
                 return spec
             raise InvalidRequest("model", f"{key!r} is not a model (a diffusers folder, .safetensors or .ckpt)")
@@ -161,6 +165,7 @@ class PipelineRegistry:
         try:
             spec = self.validate(request)  # loads the model
             loading = False
+            request = with_defaults(request)  # a mode's unset settings at A1111's defaults, saved as they ran
             request = resolve_seeds(request, self.limits(request.model).max_seed)
             seeds, variation_seeds = zip(*image_seeds(request))
             loaded = self.load(request.model)

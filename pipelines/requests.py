@@ -65,17 +65,48 @@ class GenerationRequest:
     variation_seed: int = -1
     variation_strength: float = 0.0
     batch_count: int = 1  # runs of num_images each: batch_count * num_images images, seeds in order
+    # Image to image, inpainting and outpainting (pipelines/modes); names as pipelines/metadata writes them.
+    init_image: Image.Image | None = None  # the picture to start from; with it, width x height is the output
+    denoising_strength: float | None = None  # 0 (the picture back) to 1 (all new); None: 0.75 with init_image
+    resize_mode: str = "Just resize"  # how init_image becomes width x height: or "Crop and resize", "Resize and fill"
+    mask: Image.Image | None = None  # inpainting: white (or, with transparency, opaque) = repaint
+    mask_blur: int | None = None  # pixels; None: 4 when inpainting
+    inpaint_area: str | None = None  # "Whole picture" or "Only masked"; None: Whole picture when inpainting
+    inpaint_padding: int = 32  # Only masked: pixels kept around the masked region (A1111's "Masked area padding")
+    masked_content: str | None = None  # "original", "fill", "latent noise", "latent nothing"; None: original
+    outpaint_pixels: int = 0  # outpainting: the canvas grows this much on each of outpaint_directions
+    outpaint_directions: tuple[str, ...] = ()  # "left", "right", "up", "down"
+    # Hires fix (text to image): width x height first, then upscaled hires_scale times and denoised again.
+    hires_scale: float = 1.0  # 1: off
+    hires_steps: int = 0  # steps of the second pass; 0: the same as `steps`
+    hires_upscaler: str = "Latent"  # a latent mode ("Latent", "Latent (nearest)", ...) or an image resampler
+    hires_denoising: float = 0.7  # denoising strength of the second pass
 
     def __post_init__(self):
         # Lists are accepted for convenience and frozen into tuples, so a request can never change.
         object.__setattr__(self, "adapters", _frozen_list("adapters", self.adapters))
         object.__setattr__(self, "loras", tuple(_lora_pair(item) for item in _frozen_list("loras", self.loras)))
+        if isinstance(self.outpaint_directions, (list, tuple)):
+            object.__setattr__(self, "outpaint_directions", tuple(self.outpaint_directions))
 
     def with_(self, **changes) -> "GenerationRequest":
         return replace(self, **changes)
 
+    @property
+    def mode(self) -> str:
+        """The generation mode (pipelines/families.MODES): inpaint, img2img, adapter or txt2img."""
+        if self.init_image is not None and (self.mask is not None or self.outpaint_pixels):
+            return "inpaint"
+        if self.init_image is not None:
+            return "img2img"
+        return "adapter" if self.adapters else "txt2img"
+
+    @property
+    def hires(self) -> bool:
+        return self.hires_scale > 1 if isinstance(self.hires_scale, (int, float)) else False
+
     def to_json_dict(self) -> dict:
-        """Plain values only (condition images are described, not embedded)."""
+        """Plain values only (condition images, the init picture and the mask are described, not embedded)."""
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -84,6 +115,10 @@ class GenerationRequest:
                           "options": dict(a.options)} for a in value]
             elif f.name == "loras":
                 value = [list(pair) for pair in value]
+            elif f.name == "outpaint_directions":
+                value = list(value)
+            elif isinstance(value, Image.Image):  # init_image, mask: described, not embedded
+                value = {"width": value.width, "height": value.height}
             out[f.name] = value
         return out
 

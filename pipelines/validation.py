@@ -6,6 +6,8 @@ import math
 import numbers
 
 from pipelines.catalog import Limits, ModelSpec
+from pipelines.families import FAMILIES, get_family
+from pipelines.modes.validation import validate_modes
 from pipelines.requests import AdapterInput, GenerationRequest, InvalidRequest, shown
 from pipelines.schedulers import resolve_sampler
 
@@ -97,7 +99,8 @@ def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kin
     _seed("seed", request.seed, limits.max_seed, 1 if strength else images)
     _seed("variation_seed", request.variation_seed, limits.max_seed, images)
     _float("adapter_conditioning_factor", request.adapter_conditioning_factor, 0.0, 1.0)
-    if request.adapter_conditioning_factor != 1.0 and spec.family != "sdxl":
+    family = get_family(spec.family)
+    if request.adapter_conditioning_factor != 1.0 and not family.adapter_factor:
         raise InvalidRequest("adapter_conditioning_factor", "only SDXL adapters take a conditioning factor; "
                              f"{spec.key!r} is {spec.family}: leave it at 1.0")
     for k, adapter in enumerate(request.adapters):
@@ -106,10 +109,12 @@ def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kin
         _adapter_fields(k, adapter)
         if adapter_kinds is not None:
             adapter_kinds(spec.family, adapter.kind)
-    if request.adapters and spec.family == "sd2":
-        raise InvalidRequest("adapters", "T2I-Adapters are offered for SD 1.x, SDXL and the shapes model, "
-                             f"not for {spec.key!r} (SD 2)")
+    if request.adapters and not family.adapters:
+        offered = ", ".join(f.label for f in FAMILIES.values() if f.adapters)
+        raise InvalidRequest("adapters", f"T2I-Adapters are offered for {offered}, "
+                             f"not for {spec.key!r} ({family.label})")
     for path, weight in request.loras:
         if not path:
             raise InvalidRequest("loras", "a LoRA needs a path or a key")
         _float("loras", weight, -MAX_LORA_WEIGHT, MAX_LORA_WEIGHT)
+    validate_modes(request, family)  # image to image, inpainting, outpainting, hires fix

@@ -19,10 +19,18 @@ FORM_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "schedule_type
                "width", "height", "seed", "num_images")
 # Beyond the API's form: the UI's batch count and seed variation (GenerationRequest fields too).
 EXTRA_FIELDS = ("batch_count", "variation_seed", "variation_strength", "clip_skip")
-INT_FIELDS = ("steps", "width", "height", "seed", "num_images", "batch_count", "variation_seed", "clip_skip")
-FLOAT_FIELDS = ("guidance_scale", "variation_strength")
+INT_FIELDS = ("steps", "width", "height", "seed", "num_images", "batch_count", "variation_seed", "clip_skip",
+              "mask_blur", "inpaint_padding", "outpaint_pixels", "hires_steps")
+FLOAT_FIELDS = ("guidance_scale", "variation_strength", "denoising_strength", "hires_scale", "hires_denoising")
 TEXT_FIELDS = ("prompt", "negative_prompt")
-CHOICE_FIELDS = ("model", "scheduler", "schedule_type")
+CHOICE_FIELDS = ("model", "scheduler", "schedule_type", "resize_mode", "inpaint_area", "masked_content",
+                 "hires_upscaler")
+# Image to image, inpainting and outpainting (pictures pass through as they are), and the hires fix, whose
+# checkbox `hires_fix` (not a request field) leaves the request at no hires fix when it is off.
+PICTURE_FIELDS = ("init_image", "mask")
+IMAGE_MODE_FIELDS = ("denoising_strength", "resize_mode", "mask_blur", "inpaint_area", "inpaint_padding",
+                     "masked_content", "outpaint_pixels", "outpaint_directions")
+HIRES_FIELDS = ("hires_scale", "hires_steps", "hires_upscaler", "hires_denoising")
 
 
 def as_int(field: str, value: Any) -> int:
@@ -119,15 +127,25 @@ def build_request(**values: Any) -> GenerationRequest:
     Missing form fields take the request's defaults; an unknown name is an error, so a renamed widget
     cannot silently drop a setting.
     """
-    known = set(FORM_FIELDS) | set(EXTRA_FIELDS) | {"adapters", "loras", "lora_weight", "adapter_conditioning_factor"}
+    known = set(FORM_FIELDS) | set(EXTRA_FIELDS) | {"adapters", "loras", "lora_weight", "adapter_conditioning_factor",
+                                                    "hires_fix", *PICTURE_FIELDS, *IMAGE_MODE_FIELDS, *HIRES_FIELDS}
     unknown = sorted(set(values) - known)
     if unknown:
         raise TypeError(f"build_request() got unknown fields: {', '.join(unknown)}")
     if "lora_weight" in values:
         values["loras"] = lora_selection(values.get("loras"), values.pop("lora_weight"))
+    if "hires_fix" in values and not values.pop("hires_fix"):
+        for name in HIRES_FIELDS:
+            values.pop(name, None)
     fields: dict[str, Any] = {}
     for name, value in values.items():
-        if name in INT_FIELDS:
+        if name in IMAGE_MODE_FIELDS and value is None:  # unset: the mode's default (pipelines.modes)
+            fields[name] = None
+        elif name == "outpaint_directions":
+            fields[name] = directions(value)
+        elif name in PICTURE_FIELDS:
+            fields[name] = picture(name, value)
+        elif name in INT_FIELDS:
             fields[name] = as_int(name, value)
         elif name in FLOAT_FIELDS or name == "adapter_conditioning_factor":
             fields[name] = as_float(name, value)
@@ -143,6 +161,23 @@ def build_request(**values: Any) -> GenerationRequest:
         if fields.get(seed, -1) < -1:
             raise InvalidRequest(seed, f"must be -1 (random) or a seed >= 0, got {fields[seed]}")
     return GenerationRequest(**fields)
+
+
+def directions(value: Any) -> tuple[str, ...]:
+    """The outpainting sides: a list (a CheckboxGroup) or "left, up" text."""
+    if value is None or value == "":
+        return ()
+    items = value.replace(";", ",").split(",") if isinstance(value, str) else list(value)
+    return tuple(as_text("outpaint_directions", item).strip() for item in items if str(item).strip())
+
+
+def picture(field: str, value: Any):
+    """A picture from a widget: a PIL image, or None when the widget is empty."""
+    from PIL import Image
+
+    if value is None or isinstance(value, Image.Image):
+        return value
+    raise InvalidRequest(field, f"must be a picture, got {type(value).__name__}")
 
 
 def parse_number_list(field: str, text: str, kind: type = int) -> list:

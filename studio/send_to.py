@@ -64,3 +64,54 @@ def wire_send_to(shared) -> None:
                                    elem_classes=f"studio-send-{receiver.tab}")
                 button.click(_sender(shared, receiver), inputs=[entry.payload, *receiver.inputs],
                              outputs=[*receiver.outputs, shared.tabs], api_visibility="private")
+
+
+def gallery_sender(shared, source: str, gallery: gr.Gallery) -> gr.State:
+    """Send-to buttons for a results gallery of saved PNGs: the chosen entry (the first until one is
+    clicked), with the settings read back from its file as PNG Info reads them, so what is sent is what ran."""
+    payload = gr.State(None)
+
+    def entry_payload(items, index: int):
+        from pipelines.metadata import read_settings
+
+        if not items:
+            return None
+        entry = items[min(index, len(items) - 1)]
+        path = entry[0] if isinstance(entry, (list, tuple)) else entry
+        path = path.get("path") if isinstance(path, dict) else getattr(path, "path", path)
+        return {"image": path, "settings": read_settings(path).fields} if path else None
+
+    def chosen(items, event: gr.SelectData):
+        return entry_payload(items, event.index)
+
+    gallery.change(lambda items: entry_payload(items, 0), inputs=gallery, outputs=payload, queue=False,
+                   api_visibility="private")
+    gallery.select(chosen, inputs=gallery, outputs=payload, queue=False, api_visibility="private")
+    send_to_buttons(shared, source, payload)
+    return payload
+
+
+def picture_of(payload: dict):
+    """The sent picture as a PIL image (it may come as a saved file's path)."""
+    from PIL import Image
+
+    picture = (payload or {}).get("image")
+    if picture is None or isinstance(picture, Image.Image):
+        return picture
+    with Image.open(picture) as image:
+        image.load()
+        return image.copy()
+
+
+def apply_settings(registry, form: dict, settings: dict) -> dict:
+    """The form's updates from sent settings (PNG Info's rules: local model names, samplers, LoRAs, warnings
+    about what the form cannot take), leaving out settings that are at their defaults."""
+    from dataclasses import fields
+
+    from pipelines.requests import GenerationRequest
+    from studio.tabs.png_info import form_updates
+
+    defaults = {f.name: f.default for f in fields(GenerationRequest)}
+    kept = {k: v for k, v in settings.items()
+            if k in form or k == "loras" or k not in defaults or v != defaults[k] and v != []}
+    return form_updates(registry, form, kept)

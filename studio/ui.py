@@ -21,11 +21,11 @@ from studio import api
 from studio.results import served_copy
 from studio.send_to import wire_send_to
 from studio.sessions import RunBook
-from studio.tabs import adapters, compare, history, png_info, txt2img
+from studio.tabs import adapters, compare, history, img2img, inpaint, png_info, txt2img
 from studio.tabs import dreambooth
 from studio.widgets import refresh_handler, refresh_models
 
-TABS: list[ModuleType] = [txt2img, adapters, compare, png_info, history]
+TABS: list[ModuleType] = [txt2img, img2img, inpaint, adapters, compare, png_info, history]
 TABS.append(dreambooth)  # last: its finished run refreshes every model and LoRA picker built before it
 SCRIPT = Path(__file__).resolve().parent / "static" / "studio.js"
 
@@ -46,6 +46,7 @@ CSS = """
    height to what the gallery shows (its height less padding and label), and the image is letterboxed whole. */
 .studio-fit-620 .thumbnail-item { max-height: 570px; }
 .studio-fit-480 .thumbnail-item { max-height: 430px; }
+.studio-fit-520 .thumbnail-item { max-height: 470px; }
 .studio-fit-280 .thumbnail-item { max-height: 230px; }
 .studio-fit-640 .thumbnail-item { max-height: 590px; }
 /* Gradio's status (place in the queue, then the time running) at the right end of our progress bar */

@@ -190,7 +190,7 @@ def test_refresh_updates_every_model_and_lora_picker(studio):
     [button] = [b for b in blocks if isinstance(b, gr.Button) and "Refresh models" in str(b.value)]
     lora_pickers = [b for b in blocks if isinstance(b, gr.Dropdown) and b.label == "LoRAs"]
     model_pickers = [b for b in blocks if isinstance(b, gr.Dropdown) and b.label == "Model"]
-    assert len(lora_pickers) == 2  # Text to Image and Adapters
+    assert len(lora_pickers) == 4  # Text to Image, Image to Image, Inpaint and Adapters
     refreshes = [fn for fn in demo.fns.values() if fn.name == "refresh_pickers"]
     # The button, and the DreamBooth tab once a training run has finished.
     assert sorted(event for fn in refreshes for _, event in fn.targets) == ["click", "then"]
@@ -348,7 +348,7 @@ def test_the_steps_slider_names_the_chosen_samplers_suggestion(studio):
     registry, _ = studio
     demo = build_demo(registry)
     sliders = [b for b in demo.blocks.values() if isinstance(b, gr.Slider) and b.label == "Steps" and b.info]
-    assert len(sliders) == 2 and all(s.info == "suggested for Euler a: 20" for s in sliders)  # txt2img, adapters
+    assert len(sliders) == 4 and all(s.info == "suggested for Euler a: 20" for s in sliders)  # and img2img, inpaint
     hints = [fn for fn in demo.fns.values() if fn.name == "show_suggested_steps"]
     assert {fn.outputs[0]._id for fn in hints} == {s._id for s in sliders}
     for fn in hints:

@@ -139,8 +139,10 @@ def test_every_result_gets_a_send_to_button_for_every_other_tab(registry):
     buttons = [block for block in demo.blocks.values()
                if isinstance(block, gr.Button) and str(block.value).startswith("Send to ")]
     targets = Counter(str(button.value).removeprefix("Send to ") for button in buttons)
-    # results in Text to Image, Adapters, Compare, PNG Info and History; each goes to every tab but its own
-    assert targets == {"Text to Image": 4, "Adapters": 4, "Compare Samplers": 4, "PNG Info": 4, "DreamBooth": 5}
+    # results in Text to Image, Image to Image, Inpaint, Adapters, Compare, PNG Info and History (7 rows); each
+    # row has a button for every receiving tab but its own (History receives nothing)
+    assert targets == {"Text to Image": 6, "Image to Image": 6, "Inpaint": 6, "Adapters": 6, "Compare Samplers": 6,
+                       "PNG Info": 6, "DreamBooth": 7}
 
 
 def test_a_refused_setting_is_one_line_in_the_log_and_no_traceback(caplog):

@@ -94,10 +94,10 @@ def test_not_a_checkpoint_is_named_clearly(tmp_path):
     save_file({"lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight": torch.zeros(4, 32)}, str(lora))
     with pytest.raises(UnsupportedCheckpoint, match="LoRA"):
         detect_family(lora)
-    inpainting = tmp_path / "inpaint.safetensors"
-    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 9, 3, 3)}, str(inpainting))
-    with pytest.raises(UnsupportedCheckpoint, match="9 input channels"):
-        detect_family(inpainting)
+    edit = tmp_path / "instruct-pix2pix.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(320, 8, 3, 3)}, str(edit))
+    with pytest.raises(UnsupportedCheckpoint, match="8 input channels"):
+        detect_family(edit)
     broken = tmp_path / "broken.safetensors"
     broken.write_bytes(b"\x00" * 64)
     with pytest.raises(UnsupportedCheckpoint, match="not a readable"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..families import FAMILIES
 from ..requests import InvalidRequest
 
 SHAPES_MODEL_DIR = Path(__file__).resolve().parents[2] / "assets" / "shapes"
@@ -31,37 +32,10 @@ class AdapterSpec:
         return f"{self.family}/{self.kind}"
 
 
-def _hub(family: str, kind: str, repo: str, description: str) -> AdapterSpec:
-    return AdapterSpec(kind, family, f"TencentARC/{repo}", None, description)
-
-
-def _shapes(kind: str, description: str) -> AdapterSpec:
-    return AdapterSpec(kind, "shapes", str(SHAPES_MODEL_DIR / "adapters" / kind), None, description)
-
-
-ADAPTERS: dict[str, dict[str, AdapterSpec]] = {
-    "shapes": {
-        "sketch": _shapes("sketch", "outline strokes, white on black"),
-        "edge": _shapes("edge", "Canny edges, white on black"),
-        "depth": _shapes("depth", "depth map, bright = near"),
-    },
-    "sd1": {
-        "sketch": _hub("sd1", "sketch", "t2iadapter_sketch_sd15v2", "sketch / PidiNet lines"),
-        "depth": _hub("sd1", "depth", "t2iadapter_depth_sd15v2", "MiDaS depth, bright = near"),
-        "edge": _hub("sd1", "edge", "t2iadapter_canny_sd15v2", "Canny edges"),
-        "depth_zoe": _hub("sd1", "depth_zoe", "t2iadapter_zoedepth_sd15v1", "ZoeDepth depth map"),
-        "openpose": _hub("sd1", "openpose", "t2iadapter_openpose_sd14v1", "OpenPose skeleton"),
-        "keypose": _hub("sd1", "keypose", "t2iadapter_keypose_sd14v1", "keypose skeleton"),
-        "color": _hub("sd1", "color", "t2iadapter_color_sd14v1", "coarse colour palette grid"),
-        "segmentation": _hub("sd1", "segmentation", "t2iadapter_seg_sd14v1", "ADE20K colour segmentation"),
-    },
-    "sdxl": {
-        "sketch": _hub("sdxl", "sketch", "t2i-adapter-sketch-sdxl-1.0", "sketch / PidiNet lines"),
-        "edge": _hub("sdxl", "edge", "t2i-adapter-canny-sdxl-1.0", "Canny edges"),
-        "depth": _hub("sdxl", "depth", "t2i-adapter-depth-midas-sdxl-1.0", "MiDaS depth, bright = near"),
-        "lineart": _hub("sdxl", "lineart", "t2i-adapter-lineart-sdxl-1.0", "line art, white on black"),
-        "openpose": _hub("sdxl", "openpose", "t2i-adapter-openpose-sdxl-1.0", "OpenPose skeleton"),
-    },
+ADAPTERS: dict[str, dict[str, AdapterSpec]] = {  # built from the family records (pipelines/families.py)
+    family.key: {kind: AdapterSpec(kind, family.key, source, None, description)
+                 for kind, (source, description) in family.adapters.items()}
+    for family in FAMILIES.values() if family.adapters
 }
 
 
@@ -75,7 +49,7 @@ def adapter_spec(family: str, kind: str) -> AdapterSpec:
     table = ADAPTERS.get(family)
     if not table:
         offering = ", ".join(f for f in ADAPTERS)
-        raise InvalidRequest("adapters", f"models of family {family!r} have no T2I-Adapters (SD 2.x has none); "
+        raise InvalidRequest("adapters", f"models of family {family!r} have no T2I-Adapters; "
                                          f"adapters exist for the families {offering}")
     if kind not in table:
         elsewhere = sorted(f for f, kinds in ADAPTERS.items() if kind in kinds)

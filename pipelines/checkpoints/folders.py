@@ -46,11 +46,21 @@ def load_training_checkpoint(folder: Path, dtype, base: str | Path | None = None
     return components
 
 
-def text_to_image_pipeline(components: dict):
-    """A plain SD / SDXL text-to-image pipeline over `components` (shared, not copied; ~1 ms to build)."""
+def text_to_image_pipeline(components: dict, family: str | None = None):
+    """A plain SD / SDXL text-to-image pipeline over `components` (shared, not copied; ~1 ms to build): the
+    family's (pipelines/families.py) when it is known, else told by a second text encoder."""
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
     shared = {name: components[name] for name in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")}
+    if family is not None:
+        from pipelines.families import get_family
+
+        cls = get_family(family).pipeline_class("txt2img")
+        expected = cls._get_signature_keys(cls)[0]
+        extra = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False} \
+            if "safety_checker" in expected else {}
+        return cls(**shared, **{name: components.get(name) for name in expected if name not in shared
+                                 and name not in extra}, **extra)
     if components.get("text_encoder_2") is not None:
         return StableDiffusionXLPipeline(**shared, text_encoder_2=components["text_encoder_2"],
                                          tokenizer_2=components["tokenizer_2"])

@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pipelines.families import FAMILIES, get_family
 from pipelines.requests import InvalidRequest
 
 METHODS = ("lora", "full")
@@ -14,7 +15,7 @@ MIXED_PRECISION = ("no", "fp16", "bf16")
 # its pictures, and suits models whose guidance is calibrated, like the bundled one).
 PRIOR_TARGETS = ("images", "model")
 DEFAULT_LEARNING_RATE = {"lora": 1e-4, "full": 5e-6}
-DEFAULT_RESOLUTION = {"shapes": 128, "sd1": 512, "sd2": 768, "sdxl": 1024}
+DEFAULT_RESOLUTION = {key: f.training_resolution for key, f in FAMILIES.items()}  # pipelines/families.py
 CLASS_IMAGES_DIR = ".class_images"  # beside the output folder; a leading dot keeps the models scan out
 MAX_STEPS = 100_000
 
@@ -51,7 +52,7 @@ class TrainConfig:
         """This config with the family's defaults filled in."""
         if self.resolution is not None:
             return self
-        return replace(self, resolution=DEFAULT_RESOLUTION.get(family, 512))
+        return replace(self, resolution=get_family(family).training_resolution)
 
     def validate(self) -> None:
         """Raise InvalidRequest naming the field and its allowed range for the first bad value."""

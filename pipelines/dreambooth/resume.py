@@ -48,9 +48,9 @@ def lora_weights_for_diffusers(unet) -> dict:
 
 
 def save_lora_file(unet, family: str, folder: Path) -> None:
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    from pipelines.families import get_family
 
-    saver = StableDiffusionXLPipeline if family == "sdxl" else StableDiffusionPipeline
+    saver = get_family(family).pipeline_class("txt2img")  # its LoRA file layout (SDXL's names its encoders)
     saver.save_lora_weights(str(folder), unet_lora_layers=lora_weights_for_diffusers(unet),
                             weight_name=LORA_FILE, safe_serialization=True)
 

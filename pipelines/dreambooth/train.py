@@ -18,6 +18,7 @@ from pipelines.dreambooth import resume
 from pipelines.dreambooth.config import TrainConfig, TrainProgress, TrainResult, TrainingStopped
 from pipelines.dreambooth.dataset import encode, load_instance_images
 from pipelines.dreambooth.sidecar import read_sidecar
+from pipelines.families import get_family
 
 # Attention projections, the transformer blocks' in/out projections and feed-forward layers, and the ResNet
 # blocks' two convolutions (kohya's "LoCon"): room to learn a new shape, not just a new look. Outlines are
@@ -38,11 +39,12 @@ class _Conditioning:
     added: dict | None
 
 
-def _encode_prompt(pipeline, prompt: str, resolution: int, device) -> _Conditioning:
+def _encode_prompt(pipeline, prompt: str, resolution: int, device, pooled: bool) -> _Conditioning:
+    """`pooled`: the family's UNet also reads pooled text and size ids (SDXL; pipelines/families.py)."""
     import torch
 
     with torch.no_grad():
-        if pipeline.__class__.__name__.startswith("StableDiffusionXL"):
+        if pooled:
             hidden, _, pooled, _ = pipeline.encode_prompt(prompt, device=device, num_images_per_prompt=1,
                                                           do_classifier_free_guidance=False)
             size = (resolution, resolution, 0, 0, resolution, resolution)  # original size, crop, target size
@@ -102,7 +104,7 @@ def train_dreambooth(config: TrainConfig, components: dict, *, family: str,
     for name, module in components.items():
         if isinstance(module, torch.nn.Module):
             module.requires_grad_(False).eval().to(device)
-    pipeline = text_to_image_pipeline(components)
+    pipeline = text_to_image_pipeline(components, family)
     pipeline.set_progress_bar_config(disable=True)
 
     class_images = []
@@ -119,8 +121,9 @@ def train_dreambooth(config: TrainConfig, components: dict, *, family: str,
     report(TrainProgress("encoding", 0, 1))
     instance = encode(components["vae"], load_instance_images(config.images), config.resolution)
     prior = encode(components["vae"], class_images, config.resolution) if class_images else None
-    instance_text = _encode_prompt(pipeline, config.instance_prompt, config.resolution, device)
-    class_text = _encode_prompt(pipeline, config.class_prompt, config.resolution, device) if prior else None
+    pooled = get_family(family).pooled_text
+    instance_text = _encode_prompt(pipeline, config.instance_prompt, config.resolution, device, pooled)
+    class_text = _encode_prompt(pipeline, config.class_prompt, config.resolution, device, pooled) if prior else None
 
     unet = components["unet"]
     unet.train()

@@ -18,6 +18,7 @@ FIELDS = {"Steps": "steps", "CFG scale": "guidance_scale", "Seed": "seed", "Mode
           "Variation seed strength": "variation_strength", "Hires upscale": "hires_scale",
           "Hires steps": "hires_steps", "Hires upscaler": "hires_upscaler", "Mask blur": "mask_blur",
           "Inpaint area": "inpaint_area", "Masked content": "masked_content",
+          "Masked area padding": "inpaint_padding",
           "Adapter conditioning factor": "adapter_conditioning_factor"}
 HIRES_KEYS = ("Hires upscale", "Hires steps", "Hires upscaler", "Hires resize")
 SIZE_RE = re.compile(r"\s*(\d+)\s*x\s*(\d+)\s*")

@@ -14,11 +14,11 @@ from typing import Any
 from pipelines.metadata import names
 
 INT_FIELDS = ("steps", "width", "height", "seed", "num_images", "clip_skip", "hires_steps", "mask_blur",
-              "variation_seed")
+              "variation_seed", "inpaint_padding", "outpaint_pixels")
 FLOAT_FIELDS = ("guidance_scale", "denoising_strength", "variation_strength", "hires_scale", "hires_denoising",
                 "adapter_conditioning_factor")
 TEXT_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "schedule_type", "hires_upscaler",
-               "inpaint_area", "masked_content")
+               "inpaint_area", "masked_content", "resize_mode")
 MAX_CHUNK_CHARS = 1 << 20  # what is parsed of one metadata chunk; larger ones get a note instead
 
 

@@ -13,6 +13,22 @@ from pipelines.metadata.settings import Collector, PngSettings, load_json
 from pipelines.requests import GenerationRequest
 
 REQUEST_FIELDS = tuple(f.name for f in fields(GenerationRequest))
+PICTURES = ("init_image", "mask")  # described ({"width", "height"}), not stored: shown, not sent
+HIRES = ("hires_scale", "hires_steps", "hires_upscaler", "hires_denoising")
+PICTURE_MODE = ("denoising_strength", "resize_mode", "mask_blur", "inpaint_area", "inpaint_padding",
+                "masked_content", "outpaint_pixels", "outpaint_directions")
+
+
+def _unused(data: dict) -> set[str]:
+    """The settings of modes the request did not use (no hires fix, no init picture, no inpainting)."""
+    unused = {key for key in (*HIRES, *PICTURE_MODE) if data.get(key) is None}
+    if not isinstance(data.get("hires_scale"), (int, float)) or data["hires_scale"] <= 1:
+        unused.update(HIRES)
+    if data.get("denoising_strength") is None:
+        unused.update(PICTURE_MODE)
+    if data.get("mask_blur") is None:
+        unused.update(("inpaint_padding", "outpaint_pixels", "outpaint_directions"))
+    return unused
 
 
 def read_studio_request(text: str) -> PngSettings | None:
@@ -20,9 +36,14 @@ def read_studio_request(text: str) -> PngSettings | None:
     data = load_json(text, "studio_request", out)
     if not isinstance(data, dict):
         return None
+    unused = _unused(data)
     for key, value in data.items():
         if key == "loras" and isinstance(value, list):
             out.loras([tuple(pair) for pair in value if isinstance(pair, (list, tuple)) and len(pair) == 2])
+        elif key in PICTURES:
+            out.keep(key, value)
+        elif key in unused:
+            continue
         elif key in REQUEST_FIELDS and key != "adapters":
             out.fields[key] = value
         else:

@@ -50,6 +50,8 @@ def _optional_fields(r: dict) -> dict[str, Any]:
                        ("masked_content", "Masked content")):
         if r.get(key) is not None:
             out[label] = r[key]
+        if key == "inpaint_area" and r.get(key) == "Only masked":  # A1111 writes the padding after it
+            out["Masked area padding"] = r.get("inpaint_padding")
     return out
 
 

@@ -29,6 +29,7 @@ from pipelines.prompts.chunks import Chunk, TokenSpec, chunk_prompt, token_spec
 from pipelines.prompts.embeddings import Embedding, EmbeddingError, EmbeddingLibrary, embedding_widths
 from pipelines.prompts.encoder import chunk_vectors, layer_count, weighted
 from pipelines.prompts.parser import PromptSyntaxError, parse_prompt
+from pipelines.families import get_family
 from pipelines.requests import InvalidRequest
 
 FIELDS = ("prompt", "negative_prompt")
@@ -52,16 +53,15 @@ class _TextEncoder:
 
 
 def _text_encoders(loaded) -> list[_TextEncoder]:
+    """The family's text encoders (pipelines/families.py: tokenizer, encoder and embedding part names)."""
     c = loaded.components
-    if loaded.family == "sdxl":
-        return [_TextEncoder(c["tokenizer"], c["text_encoder"], "clip_l"),
-                _TextEncoder(c["tokenizer_2"], c["text_encoder_2"], "clip_g")]
-    return [_TextEncoder(c["tokenizer"], c["text_encoder"], "")]
+    return [_TextEncoder(c[tokenizer], c[encoder], part)
+            for tokenizer, encoder, part in get_family(loaded.family).text_encoders]
 
 
 def check_clip_skip(loaded, clip_skip: int) -> None:
     """Clip skip cannot go deeper than the text encoder's layers (SDXL ignores it, see the module docstring)."""
-    if loaded.family == "sdxl":
+    if not get_family(loaded.family).clip_skip:
         return
     layers = layer_count(loaded.components["text_encoder"])
     if not 1 <= clip_skip <= layers:
@@ -136,7 +136,7 @@ def encode_prompts(loaded, prompt: str, negative_prompt: str = "", *, guidance: 
     Holds the model's text lock: its fast tokenizer must not be used by two threads at once.
     """
     check_clip_skip(loaded, clip_skip)
-    sdxl = loaded.family == "sdxl"
+    sdxl = get_family(loaded.family).pooled_text  # SDXL's two encoders: penultimate layers, pooled embeds
     zero_negative = guidance and sdxl and negative_prompt == ""
     texts = {"prompt": prompt, "negative_prompt": negative_prompt} if guidance and not zero_negative \
         else {"prompt": prompt}

@@ -23,7 +23,6 @@ EMBEDDING_SUFFIXES = (".pt", ".bin", ".safetensors")
 DIFFUSERS_FILE_STEM = "learned_embeds"
 MAX_VECTORS = 75  # one chunk: an embedding must fit in it
 SDXL_PARTS = ("clip_l", "clip_g")  # text_encoder, text_encoder_2
-FAMILY_TEXT_WIDTHS = {"sd1": (768,), "sd2": (1024,), "sdxl": (768, 1280)}  # CLIP ViT-L, OpenCLIP ViT-H, L + bigG
 
 
 class EmbeddingError(ValueError):
@@ -56,12 +55,10 @@ def _part_order(key: str) -> int:
 
 
 def embedding_widths(family: str) -> tuple[int, ...]:
-    """The token-vector widths of a family's text encoders (the bundled shapes model's for "shapes")."""
-    if family in FAMILY_TEXT_WIDTHS:
-        return FAMILY_TEXT_WIDTHS[family]
-    from pipelines.catalog import SHAPES_DIR, read_json
+    """The token-vector widths of a family's text encoders (pipelines/families.py)."""
+    from pipelines.families import get_family
 
-    return (int(read_json(SHAPES_DIR / "text_encoder" / "config.json").get("hidden_size", 0)),)
+    return get_family(family).embedding_widths
 
 
 def embedding_name(path: Path, root: Path | None = None) -> str:

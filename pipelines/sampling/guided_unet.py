@@ -68,6 +68,7 @@ class KDenoiser:
     guided_unet: GuidedUNet
     table: NoiseTable
     calls: int = 0
+    blend: tuple[torch.Tensor, torch.Tensor] | None = None  # inpainting: (init latent, keep mask)
 
     def __call__(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         self.calls += 1
@@ -76,7 +77,10 @@ class KDenoiser:
         timestep = self.table.sigma_to_t(sigma).to(x.device)
         out = self.guided_unet.outputs(x * c_in.to(x.device), timestep).float()
         branches = x.float() * c_skip.to(x.device) + out * c_out.to(x.device)
-        if not self.guided_unet.guided:
-            return branches
-        uncond, cond = branches.chunk(2)
-        return uncond + (cond - uncond) * self.guided_unet.guidance_scale
+        if self.guided_unet.guided:
+            uncond, cond = branches.chunk(2)
+            branches = uncond + (cond - uncond) * self.guided_unet.guidance_scale
+        if self.blend is not None:  # A1111's CFGDenoiser: the kept area's estimate is the original latent
+            init, keep = self.blend
+            branches = init * keep + branches * (1 - keep)
+        return branches

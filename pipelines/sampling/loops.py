@@ -25,16 +25,20 @@ class SkipImage(Exception):
 
 def run_k_sampler(sampler, guided: GuidedUNet, table: NoiseTable, sigmas: torch.Tensor, noise: torch.Tensor,
                   generator: torch.Generator, seed: int, on_step: OnStep, *,
-                  start: torch.Tensor | None = None) -> torch.Tensor:
+                  start: torch.Tensor | None = None, blend: tuple[torch.Tensor, torch.Tensor] | None = None,
+                  span: torch.Tensor | None = None) -> torch.Tensor:
     """Sample from `noise` (standard normal, float32) down `sigmas`; returns the clean latent (float32).
 
     As A1111: text-to-image starts at noise * sigmas[0]; with `start` (image to image), at
-    start + noise * sigmas[0]. SDE samplers read a Brownian path seeded by `seed` over the schedule's range.
+    start + noise * sigmas[0], `sigmas` being the tail of the schedule `span`. SDE samplers read a Brownian
+    path seeded by `seed` over the range of `span` (default `sigmas`). `blend` = (init latent, keep mask)
+    holds the kept area at the init latent in every denoised estimate (inpainting).
     """
     x = noise * sigmas[0] if start is None else start + noise * sigmas[0]
-    positive = sigmas[sigmas > 0]
-    source = SeededNoise(generator, seed, positive.min(), sigmas.max(), like=x)
-    denoiser = KDenoiser(guided, table)
+    span = sigmas if span is None else span
+    positive = span[span > 0]
+    source = SeededNoise(generator, seed, positive.min(), span.max(), like=x)
+    denoiser = KDenoiser(guided, table, blend=blend)
     total = len(sigmas) - 1
     last = {"denoised": x}
 
@@ -51,11 +55,18 @@ def run_k_sampler(sampler, guided: GuidedUNet, table: NoiseTable, sigmas: torch.
 
 
 def run_diffusers_scheduler(scheduler, guided: GuidedUNet, steps: int, latents: torch.Tensor,
-                            generator: torch.Generator, on_step: OnStep, *, eta: float = 0.0) -> torch.Tensor:
+                            generator: torch.Generator, on_step: OnStep, *, eta: float = 0.0,
+                            timesteps: torch.Tensor | None = None,
+                            blend: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """diffusers' denoising loop for `scheduler` from `latents` (noise already scaled by init_noise_sigma),
-    in the UNet's dtype, as StableDiffusionPipeline.__call__ runs it."""
-    scheduler.set_timesteps(steps, device=latents.device)
-    timesteps = scheduler.timesteps
+    in the UNet's dtype, as StableDiffusionPipeline.__call__ runs it.
+
+    Image to image passes the `timesteps` still to run (the scheduler already set up, as diffusers' img2img
+    pipelines do); `blend` = (init latent, keep mask, noise) puts the kept area back, noised to the next
+    timestep, after every step (diffusers' inpainting pipeline with a 4-channel UNet)."""
+    if timesteps is None:
+        scheduler.set_timesteps(steps, device=latents.device)
+        timesteps = scheduler.timesteps
     accepted = set(inspect.signature(scheduler.step).parameters)
     extra = {key: value for key, value in (("eta", eta), ("generator", generator)) if key in accepted}
     order = getattr(scheduler, "order", 1)
@@ -69,6 +80,11 @@ def run_diffusers_scheduler(scheduler, guided: GuidedUNet, steps: int, latents: 
             prediction = guided.predict(scheduler.scale_model_input(latents, t), t)
             output = scheduler.step(prediction, t, latents, **extra, return_dict=True)
             latents = output.prev_sample
+            if blend is not None:
+                init, keep, noise = blend
+                if i < len(timesteps) - 1:
+                    init = scheduler.add_noise(init, noise, timesteps[i + 1:i + 2])
+                latents = init * keep + latents * (1 - keep)
             preview = getattr(output, "pred_original_sample", None)
             preview = getattr(output, "denoised", None) if preview is None else preview  # LCM
             preview = latents if preview is None else preview

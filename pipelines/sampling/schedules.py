@@ -84,13 +84,12 @@ def kl_optimal(n: int, table: NoiseTable, family: str) -> torch.Tensor:
     return torch.tan(fraction * low + (1.0 - fraction) * high).float()
 
 
-# NVIDIA's published 10-step "Align Your Steps" sigmas; other step counts interpolate them log-linearly.
-_AYS_SD1 = [14.615, 6.475, 3.861, 2.697, 1.886, 1.396, 0.963, 0.652, 0.399, 0.152, 0.029]
-_AYS_SDXL = [14.615, 6.315, 3.771, 2.181, 1.342, 0.862, 0.555, 0.380, 0.234, 0.113, 0.029]
-
-
 def align_your_steps(n: int, table: NoiseTable, family: str) -> torch.Tensor:
-    levels = _AYS_SDXL if family == "sdxl" else _AYS_SD1
+    """NVIDIA's published 10-step sigmas for the family (pipelines/families.py); other step counts
+    interpolate them log-linearly."""
+    from pipelines.families import get_family
+
+    levels = list(get_family(family).align_your_steps)
     if n == len(levels):
         return _with_zero(levels)
     logs = np.log(np.asarray(levels[::-1]))

@@ -10,6 +10,8 @@ from pipelines.loras import parse_lora_spec
 from pipelines.requests import GenerationRequest
 from studio.commands.adapter_args import add_adapter_arguments, adapter_fields
 from studio.commands.common import add_registry_arguments, make_registry
+from pipelines.modes.images import fitted_size
+from studio.commands.mode_args import add_mode_arguments, mode_fields
 from studio.forms import build_request
 
 NAME = "generate"
@@ -44,18 +46,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-ckpt", action="store_true",
                         help="allow a pickled .ckpt model (read weights-only; off by default: pickles can run code)")
     add_adapter_arguments(parser)
+    add_mode_arguments(parser)
     add_registry_arguments(parser)
 
 
 def request_from_args(args: argparse.Namespace, registry) -> GenerationRequest:
     limits = registry.limits(args.model)
+    modes = mode_fields(args)
+    # the default size: the picture's own (fitted to the model) when there is one, else the model's
+    default_size = fitted_size(limits, modes["init_image"]) if "init_image" in modes else \
+        (limits.default_width, limits.default_height)
     return build_request(
         prompt=args.prompt, negative_prompt=args.negative_prompt, model=args.model, scheduler=args.scheduler,
         schedule_type=args.schedule_type, steps=args.steps, guidance_scale=args.guidance,
-        width=args.width if args.width is not None else limits.default_width,
-        height=args.height if args.height is not None else limits.default_height,
+        width=args.width if args.width is not None else default_size[0],
+        height=args.height if args.height is not None else default_size[1],
         seed=args.seed, num_images=args.num_images, loras=[parse_lora_spec(text) for text in args.lora],
-        clip_skip=args.clip_skip, **adapter_fields(args))
+        clip_skip=args.clip_skip, **adapter_fields(args), **modes)
 
 
 def run(args: argparse.Namespace) -> int:

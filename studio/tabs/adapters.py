@@ -9,6 +9,7 @@ from __future__ import annotations
 import gradio as gr
 
 from pipelines.adapters import preprocess_image
+from pipelines.families import get_family
 from pipelines.requests import InvalidRequest
 from studio.adapter_form import SLOT_FIELDS, api_input, parse_options, slot_input
 from studio.adapter_widgets import build_slot, kind_updates
@@ -18,6 +19,7 @@ from studio.results import (done_html, gallery_entries, progress_html, queue_sta
                             summary)
 from studio.send_to import Receiver, register_receiver, send_to_buttons
 from studio.sessions import run_key
+from studio.mode_widgets import follow_model
 from studio.spaces_gpu import GPU
 from studio.widgets import (DEFAULT_SCHEDULER, checked_request, ending_with, hint_steps_for, lora_picker,
                             model_dropdown, require_prompt, run_controls, schedule_dropdown, scheduler_dropdown,
@@ -36,6 +38,11 @@ def _family(registry, model: str) -> str | None:
         return registry.model_info(model).family
     except (InvalidRequest, KeyError, ValueError):
         return None  # a half-typed path: generating names the problem
+
+
+def takes_factor(family: str | None) -> bool:
+    """Whether the family's adapter pipeline has a conditioning factor (SDXL's; pipelines/families.py)."""
+    return family is not None and get_family(family).adapter_factor
 
 
 def _conditions(values: dict) -> list:
@@ -112,7 +119,7 @@ def build(registry, shared) -> None:
                     num_images = field_slider(limits.min_images, limits.max_images, value=1, step=1, label="Images")
                 factor = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Adapter conditioning factor (SDXL)",
                                    info="the fraction of the steps that follow the condition",
-                                   visible=family == "sdxl")
+                                   visible=takes_factor(family))
         with gr.Column(scale=5):
             progress = gr.HTML(progress_html(0, 0, "Ready"), show_label=False, padding=False)
             gallery = gr.Gallery(label="Images", format="png", columns=2, height=480, object_fit="contain",
@@ -181,10 +188,12 @@ def build(registry, shared) -> None:
         if chosen_family is None:
             return gr.skip(), gr.skip(), gr.skip()
         return (kind_updates(chosen_family, kind1), kind_updates(chosen_family, kind2),
-                gr.Slider(visible=chosen_family == "sdxl", value=1.0))
+                gr.Slider(visible=takes_factor(chosen_family), value=1.0))
 
     model.change(on_model, inputs=[model, slot1["kind"], slot2["kind"]],
                  outputs=[slot1["kind"], slot2["kind"], factor], queue=False, api_visibility="private")
+    follow_model(registry, model, width, height, steps, num_images)  # the sizes the chosen model takes
+
     settings_form = {name: form[name] for name in ("prompt", "negative_prompt", "model", "scheduler",
                                                    "schedule_type", "steps", "guidance_scale", "width", "height",
                                                    "seed", "num_images", "loras", "lora_weight")}

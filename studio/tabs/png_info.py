@@ -124,6 +124,9 @@ def form_updates(registry, form: dict, settings: dict) -> dict:
             settings.pop("schedule_type", None)
     if "clip_skip" in form:  # A1111 leaves "Clip skip" out when it is 1
         settings.setdefault("clip_skip", 1)
+    if "hires_fix" in form:  # the checkbox follows whether the picture had a hires fix
+        scale = settings.get("hires_scale")
+        settings["hires_fix"] = isinstance(scale, (int, float)) and scale > 1
     values, _, messages = form_values(settings, form)
     for message in messages:
         gr.Warning(message)

@@ -12,6 +12,7 @@ from studio.results import done_html, gallery_entries, progress_html, queue_stat
 from studio.send_to import Receiver, register_receiver, send_to_buttons
 from studio.sessions import run_key
 from studio.settings import remember_form, styles_panel
+from studio.mode_widgets import hires_widgets
 from studio.spaces_gpu import GPU
 from studio.widgets import (checked_request, ending_with, hint_steps_for, lora_picker, model_dropdown, require_prompt,
                             run_controls, schedule_dropdown, scheduler_dropdown, steps_slider, streamed_generation)
@@ -129,6 +130,7 @@ def build(registry, shared) -> None:
                     variation_strength = field_slider(0.0, 1.0, value=0.0, step=0.01, label="Variation strength",
                                                      info="0: the seed's own picture; 1: the variation seed's",
                                                      scale=3)
+            hires = hires_widgets(limits)
             gr.Examples(examples=[[text] for text in EXAMPLE_PROMPTS], inputs=[prompt],
                         label="Example prompts for the shapes model")
         with gr.Column(scale=6):
@@ -144,7 +146,7 @@ def build(registry, shared) -> None:
             "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height,
             "seed": seed, "num_images": num_images, "loras": loras, "lora_weight": lora_weight,
             "batch_count": batch_count, "variation_seed": variation_seed, "variation_strength": variation_strength,
-            "schedule_type": schedule_type, "clip_skip": clip_skip}
+            "schedule_type": schedule_type, "clip_skip": clip_skip, **hires}
     shared.txt2img_form.update(form)
     shared.refresh_buttons.append(refresh_button)
     prepare, ready, busy = run_controls(shared, TAB, run_button=generate_button, stop_button=stop_button,
