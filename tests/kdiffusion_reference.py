@@ -55,3 +55,40 @@ def load(folder: Path) -> tuple[types.ModuleType, types.ModuleType]:
             exec(compile(source, f"k_diffusion/{name}.py", "exec"), module.__dict__)
             setattr(package, name, module)
     return package.sampling, package.external
+
+
+def ldm_alphas_cumprod(config) -> "torch.Tensor":
+    """The model's cumulative alphas as the original LDM code (and so A1111) computes them: float64, then a
+    float32 buffer."""
+    import numpy as np
+    import torch
+
+    betas = np.linspace(config["beta_start"] ** 0.5, config["beta_end"] ** 0.5, config["num_train_timesteps"],
+                        dtype=np.float64) ** 2
+    return torch.tensor(np.cumprod(1 - betas), dtype=torch.float32)
+
+
+def compvis_denoiser(external, loaded, unet=None):
+    """k-diffusion's CompVisDenoiser (A1111's model wrapper) around the loaded model's UNet (or `unet`, a
+    callable with the UNet's signature, e.g. one that counts calls)."""
+    unet = unet or loaded.components["unet"]
+
+    class CompVisModel:  # what CompVisDenoiser wraps: apply_model(x, t, cond) -> eps
+        alphas_cumprod = ldm_alphas_cumprod(loaded.base_scheduler_config)
+
+        def apply_model(self, x, t, cond):
+            return unet(x, t, encoder_hidden_states=cond, return_dict=False)[0]
+
+    return external.CompVisDenoiser(CompVisModel(), quantize=False)
+
+
+def diffusers_prompt_embeds(loaded, prompt: str, negative: str):
+    """(cond, uncond) as diffusers' own StableDiffusionPipeline.encode_prompt gives them."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(**{k: loaded.components.get(k) for k in
+                                      ("vae", "text_encoder", "tokenizer", "unet", "scheduler")},
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    with torch.inference_mode():
+        return pipe.encode_prompt(prompt, "cpu", 1, True, negative)

@@ -112,26 +112,9 @@ class HijackedTorch:
 def reference(request, registry):
     sampling, external = kdiffusion_reference.load(request.config.cache.mkdir("k_diffusion"))
     loaded = registry.load("shapes")
-    unet = loaded.components["unet"]
-    from diffusers import StableDiffusionPipeline
-
-    pipe = StableDiffusionPipeline(**{k: loaded.components.get(k) for k in
-                                      ("vae", "text_encoder", "tokenizer", "unet", "scheduler")},
-                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    with torch.inference_mode():
-        cond, uncond = pipe.encode_prompt(PROMPT, "cpu", 1, True, NEGATIVE)
-    config = loaded.base_scheduler_config
-    betas = np.linspace(config["beta_start"] ** 0.5, config["beta_end"] ** 0.5, config["num_train_timesteps"],
-                        dtype=np.float64) ** 2  # the LDM code's schedule, in float64
-    counting = CountingUNet(unet)
-
-    class CompVisModel:  # what k-diffusion's CompVisDenoiser wraps
-        alphas_cumprod = torch.tensor(np.cumprod(1 - betas), dtype=torch.float32)
-
-        def apply_model(self, x, t, cond):
-            return counting(x, t, encoder_hidden_states=cond, return_dict=False)[0]
-
-    model_wrap = external.CompVisDenoiser(CompVisModel(), quantize=False)
+    cond, uncond = kdiffusion_reference.diffusers_prompt_embeds(loaded, PROMPT, NEGATIVE)
+    counting = CountingUNet(loaded.components["unet"])
+    model_wrap = kdiffusion_reference.compvis_denoiser(external, loaded, counting)
     return sampling, model_wrap, cond, uncond, counting, loaded
 
 
