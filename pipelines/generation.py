@@ -31,12 +31,17 @@ class PromptEmbeddings:
     kwargs: dict[str, Any]  # prompt_embeds, negative_prompt_embeds (+ the pooled ones for SDXL)
 
 
-def build_pipeline(loaded: LoadedModel, scheduler, adapter=None):
-    """A throwaway pipeline object around the shared components (constructor cost ~1 ms)."""
+def build_pipeline(loaded: LoadedModel, scheduler, adapter=None, step_cache: int = 0):
+    """A throwaway pipeline object around the shared components (constructor cost ~1 ms). With
+    `step_cache`, its `unet` is a per-run StepCachedUNet around the shared UNet."""
     cls = pipeline_class(loaded.family, with_adapter=adapter is not None)
     expected, optional = cls._get_signature_keys(cls)
     components = {name: loaded.components.get(name) for name in expected}
     components["scheduler"] = scheduler
+    if step_cache:
+        from pipelines.fast.step_cache import StepCachedUNet
+
+        components["unet"] = StepCachedUNet(components["unet"], step_cache)
     if adapter is not None:
         components["adapter"] = adapter
     extra = {"requires_safety_checker": False} if "requires_safety_checker" in optional else {}
@@ -134,7 +139,7 @@ def run_images(loaded: LoadedModel, request: GenerationRequest, seeds: list[int]
         progress = _Progress(request, hooks, k)
         progress.check_stop()
         scheduler = build_scheduler(request.scheduler, loaded.base_scheduler_config, noise_seeds=[seed])
-        pipe = build_pipeline(loaded, scheduler, adapter)
+        pipe = build_pipeline(loaded, scheduler, adapter, step_cache=request.step_cache)
         if embeddings is None:
             embeddings = encode_prompts(loaded, pipe, request)
         kwargs = dict(embeddings.kwargs, num_inference_steps=request.steps, guidance_scale=request.guidance_scale,

@@ -79,6 +79,8 @@ def a1111_parameters(request_like, extra: dict[str, Any] | None = None) -> str:
                                  f"preprocess: {adapter.get('preprocess', False)}"
     if float(r.get("adapter_conditioning_factor", 1.0)) != 1.0:
         params["Adapter conditioning factor"] = _number(r["adapter_conditioning_factor"])
+    if r.get("step_cache"):
+        params["Step cache"] = int(r["step_cache"])
     params.update(extra or {})
     params["Version"] = STUDIO_VERSION
     lines.append(", ".join(f"{key}: {quote(value)}" for key, value in params.items() if value is not None))
@@ -129,6 +131,8 @@ def parse_parameters(text: str) -> dict[str, Any]:
         out["loras"] = [(path, float(weight)) for path, weight in pairs]
     if "Adapter conditioning factor" in params:
         out["adapter_conditioning_factor"] = float(params["Adapter conditioning factor"])
+    if "Step cache" in params:
+        out["step_cache"] = int(params["Step cache"])
     return out
 
 

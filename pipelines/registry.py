@@ -27,9 +27,14 @@ from pipelines.validation import validate_request
 class PipelineRegistry:
     def __init__(self, models_dir: str | Path | None = "models", outputs_dir: str | Path = "outputs",
                  device=None, dtype=None, cache_size: int = 2, save_outputs: bool = True,
-                 allow_ckpt: bool = False):
+                 allow_ckpt: bool = False, compile: bool = False):
+        from pipelines.fast import paths as fast_paths
+
         choice = choose_device(device, dtype)
         self.device, self.dtype = choice.device, choice.dtype
+        # What this machine does well (bfloat16, channels_last, ...): see pipelines/fast/paths.py
+        self.fast = fast_paths.choose(self.device, self.dtype, dtype_reason=choice.dtype_reason, compile=compile)
+        fast_paths.apply_threads(self.fast)
         self.models_dir = Path(models_dir) if models_dir is not None else None
         self.outputs = OutputWriter(outputs_dir)
         self.save_outputs = save_outputs
@@ -95,8 +100,11 @@ class PipelineRegistry:
         return self._models.get(cache_key, lambda: self._load(spec))
 
     def _load(self, spec: ModelSpec) -> LoadedModel:
+        from pipelines.fast import paths as fast_paths
+
         components = load_components(spec, self.device, self.dtype, allow_ckpt=self.allow_ckpt,
                                      base_components=lambda base: self.load(base).components)
+        fast_paths.apply(components, self.fast)
         scheduler = components["scheduler"]
         # A plain dict copy of the saved config: every request's scheduler is derived from it.
         base_config = dict(scheduler.config)
@@ -154,7 +162,9 @@ class PipelineRegistry:
                 self._lora_cache = LoraCache()
         paths = tuple((self.lora_info(key).path, weight) for key, weight in request.loras)
         # A LoRA changes the shared UNet/text encoder while active: no other run may use them meanwhile.
-        with loaded.weights.exclusive():
+        from pipelines.fast.paths import unfused
+
+        with loaded.weights.exclusive(), unfused(loaded.components.get("unet")):
             with lora_scope(dict(loaded.components), paths, cache=self._lora_cache):
                 return run_images(loaded, request, seeds, hooks, adapter=adapter, conditions=conditions)
 

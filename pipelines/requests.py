@@ -45,6 +45,7 @@ class GenerationRequest:
     adapters: tuple[AdapterInput, ...] = ()
     adapter_conditioning_factor: float = 1.0  # SDXL adapters only: fraction of steps that use the condition
     loras: tuple[tuple[str, float], ...] = ()  # (path or key, weight)
+    step_cache: int = 0  # 0: off; N: the UNet's deep features are recomputed every N-th call (fast/step_cache.py)
 
     def __post_init__(self):
         # Lists are accepted for convenience and frozen into tuples, so a request can never change.

@@ -6,6 +6,7 @@ import math
 import numbers
 
 from pipelines.catalog import Limits, ModelSpec
+from pipelines.fast.step_cache import MAX_INTERVAL as MAX_STEP_CACHE
 from pipelines.requests import AdapterInput, GenerationRequest, InvalidRequest
 from pipelines.schedulers import scheduler_spec
 
@@ -74,6 +75,7 @@ def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kin
     if request.seed != -1 and not 0 <= request.seed <= highest:
         raise InvalidRequest("seed", f"must be {seed_range} (with {images} image(s)), got {request.seed}")
     _float("adapter_conditioning_factor", request.adapter_conditioning_factor, 0.0, 1.0)
+    _int("step_cache", request.step_cache, 0, MAX_STEP_CACHE)
     if request.adapter_conditioning_factor != 1.0 and spec.family != "sdxl":
         raise InvalidRequest("adapter_conditioning_factor", "only SDXL adapters take a conditioning factor; "
                              f"{spec.key!r} is {spec.family}: leave it at 1.0")

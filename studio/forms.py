@@ -16,7 +16,7 @@ from pipelines.requests import GenerationRequest, InvalidRequest
 # The form fields of a text-to-image request, in the order the UI shows them (and the API takes them).
 FORM_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "steps", "guidance_scale", "width",
                "height", "seed", "num_images")
-INT_FIELDS = ("steps", "width", "height", "seed", "num_images")
+INT_FIELDS = ("steps", "width", "height", "seed", "num_images", "step_cache")
 FLOAT_FIELDS = ("guidance_scale",)
 TEXT_FIELDS = ("prompt", "negative_prompt")
 CHOICE_FIELDS = ("model", "scheduler")
@@ -91,7 +91,7 @@ def build_request(**values: Any) -> GenerationRequest:
     Missing form fields take the request's defaults; an unknown name is an error, so a renamed widget
     cannot silently drop a setting.
     """
-    known = set(FORM_FIELDS) | {"adapters", "loras", "lora_weight", "adapter_conditioning_factor"}
+    known = set(FORM_FIELDS) | {"adapters", "loras", "lora_weight", "adapter_conditioning_factor", "step_cache"}
     unknown = sorted(set(values) - known)
     if unknown:
         raise TypeError(f"build_request() got unknown fields: {', '.join(unknown)}")
