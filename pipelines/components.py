@@ -38,6 +38,7 @@ class LoadedModel:
     weights: ReadWriteLock = field(default_factory=ReadWriteLock)  # shared by runs, exclusive for LoRA
     cache: dict = field(default_factory=dict)  # derived per-model data (preview factors), filled lazily
     cache_lock: threading.Lock = field(default_factory=threading.Lock)
+    fast: Any = None  # the pipelines.fast.paths.FastPaths it was loaded with
 
     @property
     def family(self) -> str:

@@ -21,6 +21,7 @@ class DeviceChoice:
     device: torch.device
     dtype: torch.dtype
     dtype_reason: str = ""  # why this dtype: asked for, or what the machine does well
+    explicit: bool = False  # asked for (argument or STUDIO_DTYPE) rather than chosen for the machine
 
     def describe(self) -> str:
         return f"{self.device} ({str(self.dtype).removeprefix('torch.')})"
@@ -91,4 +92,4 @@ def choose_device(device: str | torch.device | None = None, dtype: str | torch.d
         chosen_dtype, reason = fast_default(chosen, cpu)
     if chosen_dtype == torch.bfloat16 and chosen.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ValueError("dtype: bfloat16 was asked for but this GPU does not support it; use float16")
-    return DeviceChoice(chosen, chosen_dtype, reason)
+    return DeviceChoice(chosen, chosen_dtype, reason, explicit=dtype_name is not None)

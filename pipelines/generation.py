@@ -41,7 +41,9 @@ def build_pipeline(loaded: LoadedModel, scheduler, adapter=None, step_cache: int
     if step_cache:
         from pipelines.fast.step_cache import StepCachedUNet
 
-        components["unet"] = StepCachedUNet(components["unet"], step_cache)
+        # the top 30% of the noise schedule always in full (see the measurements in step_cache.py)
+        full_above = 0.7 * scheduler.config.get("num_train_timesteps", 1000)
+        components["unet"] = StepCachedUNet(components["unet"], step_cache, full_above=full_above)
     if adapter is not None:
         components["adapter"] = adapter
     extra = {"requires_safety_checker": False} if "requires_safety_checker" in optional else {}

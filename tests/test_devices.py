@@ -36,6 +36,10 @@ def test_fast_paths_per_device():
     assert fast.channels_last and not fast.fuse_qkv and not fast.compile
     assert not choose_paths(cpu, torch.float32, cpu=AVX2_ONLY).channels_last
     assert not choose_paths(cpu, torch.bfloat16, cpu=AVX2_ONLY).channels_last  # emulated bf16: no NHWC gain
+    small = choose_paths(cpu, family="shapes", cpu=ZEN4)  # too small for bfloat16 to pay
+    assert small.dtype == torch.float32 and not small.channels_last
+    assert choose_paths(cpu, family="sd1", cpu=ZEN4).dtype == torch.bfloat16
+    assert choose_paths(cpu, torch.bfloat16, family="shapes", cpu=ZEN4).dtype == torch.bfloat16  # asked for
     gpu = choose_paths(torch.device("cuda"), torch.float16)
     assert gpu.channels_last and gpu.fuse_qkv
     crowded = CpuInfo("x", frozenset(), 1)
@@ -49,6 +53,7 @@ def test_environment_variables_are_used(monkeypatch):
     monkeypatch.setenv("STUDIO_DTYPE", "bfloat16")
     registry = PipelineRegistry(models_dir=None, save_outputs=False)
     assert registry.device.type == "cpu" and registry.dtype == torch.bfloat16
+    assert registry.fast_paths_for("shapes").dtype == torch.bfloat16  # the operator's dtype holds for every model
 
 
 def test_argument_wins_over_environment():

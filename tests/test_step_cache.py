@@ -60,6 +60,16 @@ def test_cached_calls_reuse_deep_features_and_refresh_on_schedule():
     assert torch.equal(single, unet(x[:1], 500, hidden[:1]).sample) and wrapped.full_calls == 4
 
 
+def test_high_noise_calls_always_run_in_full():
+    unet = tm.tiny_components("sd1")["unet"]
+    x, hidden, _, _ = _inputs("sd1", unet)
+    wrapped = StepCachedUNet(unet, 3, full_above=700)
+    with torch.inference_mode():
+        for t in (900, 800, 650, 600, 550, 500, 450):
+            wrapped(x, torch.tensor(t), hidden)
+    assert (wrapped.calls, wrapped.full_calls) == (7, 3)  # 900 and 800 (above), then every 3rd: 550
+
+
 def test_interval_is_checked():
     unet = tm.tiny_components("sd1")["unet"]
     for bad in (0, 11, 2.0, True):

@@ -4,7 +4,10 @@ Measured on this repository's CPU (AMD EPYC Zen 4, AVX512-BF16, 2 cores), one SD
 with CFG (batch 2): float32 13.1 s, bfloat16 12.0 s, bfloat16 + channels_last 6.7 s (oneDNN's bfloat16
 convolutions want NHWC), while float32 + channels_last was slower than plain float32. So:
 
-- CPU with native bfloat16: bfloat16 and channels_last. Without it: float32, contiguous.
+- CPU with native bfloat16: bfloat16 and channels_last for Stable Diffusion-sized models. Without it:
+  float32, contiguous. The bundled shapes model (128x128, a 16x16 latent) stays in float32: per-operation
+  overhead rules there, and one of its UNet steps took 20-30 ms in float32, 27-35 ms in bfloat16 and
+  38-62 ms in bfloat16 + channels_last (one thread, this CPU).
 - CUDA: float16 (bfloat16 on request), channels_last, fused QKV projections; PyTorch SDPA attention is
   diffusers' default already. Apple MPS: float16.
 - Threads: never more than the CPUs this process may run on (a container often shows the host's cores).
@@ -41,23 +44,31 @@ class FastPaths:
         return ", ".join(parts)
 
 
-def default_dtype(device: torch.device, cpu: CpuInfo | None = None) -> tuple[torch.dtype, str]:
+SMALL_FAMILIES = ("shapes",)  # models too small for bfloat16 to pay on a CPU (measured above)
+
+
+def default_dtype(device: torch.device, cpu: CpuInfo | None = None,
+                  family: str | None = None) -> tuple[torch.dtype, str]:
     if device.type in ("cuda", "mps"):
         return torch.float16, "half precision is the norm on GPUs"
     cpu = cpu if cpu is not None else cpu_info()
+    if cpu.native_bf16 and family in SMALL_FAMILIES:
+        return torch.float32, (f"float32: the {family} model is too small for bfloat16 to pay on a CPU "
+                               f"(bfloat16 is used for Stable Diffusion-sized models here)")
     if cpu.native_bf16:
         return torch.bfloat16, f"bfloat16: this CPU has native bfloat16 ({cpu.describe()})"
     return torch.float32, f"float32: this CPU has no native bfloat16 ({cpu.describe()}), so it would be emulated"
 
 
 def choose(device: torch.device, dtype: torch.dtype | None = None, *, dtype_reason: str = "",
-           compile: bool = False, cpu: CpuInfo | None = None) -> FastPaths:
-    """The fast paths for `device`; `dtype` is the one in use (None: this device's default)."""
+           family: str | None = None, compile: bool = False, cpu: CpuInfo | None = None) -> FastPaths:
+    """The fast paths for `device` and a model `family` (None: a Stable Diffusion-sized model); `dtype` is
+    the operator's choice, None for this device's default."""
     notes = []
     if device.type == "cpu":
         cpu = cpu if cpu is not None else cpu_info()
     if dtype is None:
-        dtype, dtype_reason = default_dtype(device, cpu)
+        dtype, dtype_reason = default_dtype(device, cpu, family)
     notes.append(dtype_reason if ":" in dtype_reason else
                  f"{str(dtype).removeprefix('torch.')}: {dtype_reason or 'asked for'}")
     if device.type == "cuda":
