@@ -30,6 +30,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--devices", default=env("STUDIO_DEVICES"), metavar="LIST",
                         help="several devices, e.g. cuda:0,cuda:1: one worker per device, fed from one queue")
     parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: per device)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the UNet, once per image size (the first image at each size waits "
+                             "for it, minutes on a CPU; the log says when)")
     parser.add_argument("--concurrency", type=int, default=1, metavar="N",
                         help="generations running at once on the device (default: 1)")
     args = parser.parse_args(argv)
@@ -50,7 +53,7 @@ def make_registry(args: argparse.Namespace):
     """One registry, or with --devices a pool of them (pipelines/pool.py) that the UI uses the same way."""
     from pipelines import PipelineRegistry
 
-    options = dict(models_dir=args.models_dir, outputs_dir=args.outputs_dir, dtype=args.dtype)
+    options = dict(models_dir=args.models_dir, outputs_dir=args.outputs_dir, dtype=args.dtype, compile=args.compile)
     if args.devices:
         from pipelines.pool import DevicePool
 

@@ -31,9 +31,10 @@ class PromptEmbeddings:
     kwargs: dict[str, Any]  # prompt_embeds, negative_prompt_embeds (+ the pooled ones for SDXL)
 
 
-def build_pipeline(loaded: LoadedModel, scheduler, adapter=None, step_cache: int = 0):
+def build_pipeline(loaded: LoadedModel, scheduler, adapter=None, step_cache: int = 0, compiled: bool = False):
     """A throwaway pipeline object around the shared components (constructor cost ~1 ms). With
-    `step_cache`, its `unet` is a per-run StepCachedUNet around the shared UNet."""
+    `step_cache`, its `unet` is a per-run StepCachedUNet around the shared UNet; with `compiled` (and the
+    model loaded with torch.compile on), the model's CompiledUNet."""
     cls = pipeline_class(loaded.family, with_adapter=adapter is not None)
     expected, optional = cls._get_signature_keys(cls)
     components = {name: loaded.components.get(name) for name in expected}
@@ -44,6 +45,10 @@ def build_pipeline(loaded: LoadedModel, scheduler, adapter=None, step_cache: int
         # the top 30% of the noise schedule always in full (see the measurements in step_cache.py)
         full_above = 0.7 * scheduler.config.get("num_train_timesteps", 1000)
         components["unet"] = StepCachedUNet(components["unet"], step_cache, full_above=full_above)
+    elif compiled and loaded.fast is not None and loaded.fast.compile:
+        from pipelines.fast.compiled import compiled_unet
+
+        components["unet"] = compiled_unet(loaded)
     if adapter is not None:
         components["adapter"] = adapter
     extra = {"requires_safety_checker": False} if "requires_safety_checker" in optional else {}
@@ -141,7 +146,9 @@ def run_images(loaded: LoadedModel, request: GenerationRequest, seeds: list[int]
         progress = _Progress(request, hooks, k)
         progress.check_stop()
         scheduler = build_scheduler(request.scheduler, loaded.base_scheduler_config, noise_seeds=[seed])
-        pipe = build_pipeline(loaded, scheduler, adapter, step_cache=request.step_cache)
+        # LoRA runs change the UNet's modules while they last: they use the plain UNet, as cached runs do
+        pipe = build_pipeline(loaded, scheduler, adapter, step_cache=request.step_cache,
+                              compiled=not request.loras)
         if embeddings is None:
             embeddings = encode_prompts(loaded, pipe, request)
         kwargs = dict(embeddings.kwargs, num_inference_steps=request.steps, guidance_scale=request.guidance_scale,

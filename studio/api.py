@@ -38,6 +38,7 @@ def add_endpoints(registry, shared) -> None:
             "num_images": gr.Number(value=1, precision=0, label="num_images"),
             # "KEY_OR_PATH:WEIGHT" strings (weight 1 when left out); last, so positional callers keep working
             "loras": gr.Dropdown(choices=[], value=[], multiselect=True, allow_custom_value=True, label="loras"),
+            "step_cache": gr.Number(value=0, precision=0, label="step_cache"),  # 0 off, N: see pipelines/fast
         }
         images = gr.Gallery(format="png", label="images")
         info = gr.JSON(label="info")
@@ -45,14 +46,15 @@ def add_endpoints(registry, shared) -> None:
 
     @GPU(duration=120)
     def txt2img(prompt, negative_prompt, model, scheduler, steps, guidance_scale, width, height, seed,
-                num_images, loras=None):
+                num_images, loras=None, step_cache=0):
         """Generate images; returns the PNGs (with their parameters embedded) and their seeds/settings.
         `loras`: e.g. ["my-lora:0.8", "models/ink.safetensors"] (a key or a path, weight 1 when left out)."""
         with shown_as_gr_error():
             lora_pairs = lora_strings(loras)
         request = checked_request(registry, prompt=prompt, negative_prompt=negative_prompt, model=model,
                                   scheduler=scheduler, steps=steps, guidance_scale=guidance_scale, width=width,
-                                  height=height, seed=seed, num_images=num_images, loras=lora_pairs)
+                                  height=height, seed=seed, num_images=num_images, loras=lora_pairs,
+                                  step_cache=step_cache)
         with shown_as_gr_error():
             result = registry.generate(request)
         return gallery_entries(result), result_info(result)

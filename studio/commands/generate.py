@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]",
                         help="a LoRA (key from `models`, folder or .safetensors file), weight 1.0 unless given; "
                              "repeat for several")
+    parser.add_argument("--step-cache", type=int, default=DEFAULTS.step_cache, metavar="N",
+                        help="0 (default): off; N: recompute the UNet's deep features every N-th step (faster)")
     parser.add_argument("--allow-ckpt", action="store_true",
                         help="allow a pickled .ckpt model (read weights-only; off by default: pickles can run code)")
     add_adapter_arguments(parser)
@@ -49,6 +51,7 @@ def request_from_args(args: argparse.Namespace, registry) -> GenerationRequest:
         width=args.width if args.width is not None else limits.default_width,
         height=args.height if args.height is not None else limits.default_height,
         seed=args.seed, num_images=args.num_images, loras=[parse_lora_spec(text) for text in args.lora],
+        step_cache=args.step_cache,
         **adapter_fields(args))
 
 

@@ -7,7 +7,7 @@ from pipelines.requests import InvalidRequest
 from studio.results import done_html, gallery_entries, progress_html, summary
 from studio.spaces_gpu import GPU
 from studio.widgets import (checked_request, hint_steps_for, lora_picker, model_dropdown, scheduler_dropdown,
-                            steps_slider, stop_with, streamed_generation)
+                            step_cache_slider, steps_slider, stop_with, streamed_generation)
 
 TITLE = "Text to Image"
 
@@ -78,6 +78,8 @@ def build(registry, shared) -> None:
                 reuse_seed = gr.Button("♻", elem_classes="studio-tool-button", scale=0, min_width=40)
                 num_images = gr.Slider(limits.min_images, limits.max_images, value=1, step=1,
                                        label="Images", scale=3)
+            with gr.Accordion("Speed", open=False):
+                step_cache = step_cache_slider()
             gr.Examples(examples=[[text] for text in EXAMPLE_PROMPTS], inputs=[prompt],
                         label="Example prompts for the shapes model")
         with gr.Column(scale=6):
@@ -88,7 +90,8 @@ def build(registry, shared) -> None:
 
     form = {"prompt": prompt, "negative_prompt": negative_prompt, "model": model, "scheduler": scheduler,
             "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height,
-            "seed": seed, "num_images": num_images, "loras": loras, "lora_weight": lora_weight}
+            "seed": seed, "num_images": num_images, "loras": loras, "lora_weight": lora_weight,
+            "step_cache": step_cache}
     shared.txt2img_form.update(form)
     shared.refresh_buttons.append(refresh_button)
 
