@@ -61,6 +61,20 @@ def make_registry(args: argparse.Namespace):
     return PipelineRegistry(device=args.device, **options)
 
 
+def preload(registry, model: str) -> None:
+    """Load the start model while the server comes up, so the first request does not wait for it; a
+    failure is left for that request to report."""
+    import threading
+
+    def load():
+        try:
+            for worker in getattr(registry, "registries", [registry]):
+                worker.load(model)
+        except Exception:  # noqa: BLE001  (reported by the first request that needs the model)
+            pass
+    threading.Thread(target=load, name="studio-preload", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import studio.spaces_gpu  # noqa: F401  (first: on ZeroGPU `spaces` must come before torch is imported)
@@ -78,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             # ZeroGPU runs each @spaces.GPU call in a forked worker: weights loaded here, before the fork,
             # are shared by every call instead of being reloaded by each one.
             registry.load(args.model)
+        else:
+            preload(registry, args.model)
     except (InvalidRequest, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

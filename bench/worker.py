@@ -1,9 +1,12 @@
-"""One side of one model's measurements, in a process of its own (so its peak memory is its own).
+"""One model's measurements in a process of their own.
 
-    python -m bench.worker '{"side": "studio", "model": "sd15", "device": "cpu", "size": 512, ...}'
+    python -m bench.worker '{"start": true, "side": "studio", "model": "sd15", "device": "cpu", ...}'
+    python -m bench.worker '{"sides": ["studio", "diffusers"], "model": "sd15", "device": "cpu", ...}'
 
-Prints one JSON object: load time, first image, per job (sampler, adapter, step cache) the median seconds
-per image and denoising steps per second, the switches, and peak memory. `side` is "studio" (the studio's
+With "start": one side's load time, first image and peak memory (a process of its own, so its memory is
+its own). Otherwise the speed figures of the named sides, taking turns in one process: per job (sampler,
+adapter, step cache) the median seconds per image and denoising steps per second, and the first image after
+switching sampler, adapter and model. Prints one JSON object. A side is "studio" (the studio's
 registry with its default fast paths) or "diffusers" (plain diffusers: float32 on a CPU, float16 with SDPA
 on a GPU, the same sampler built from the same config, the same seeds).
 """
@@ -191,38 +194,69 @@ def peak_memory(device: str | None) -> dict:
     return out
 
 
-def run(plan: dict) -> dict:
+def start(plan: dict) -> dict:
+    """A process of one side's own: load, the first image, and the peak memory of doing so."""
     side = StudioSide(plan) if plan["side"] == "studio" else DiffusersSide(plan)
-    result: dict = {"side": plan["side"], "model": plan["model"], "settings": side.describe(), "jobs": {}}
+    result: dict = {"side": plan["side"], "model": plan["model"], "settings": side.describe()}
     started = time.perf_counter()
     side.load()
     result["load_s"] = time.perf_counter() - started
-    samplers, repeats = plan["samplers"], plan["repeats"]
-    result["first_image_s"] = timed(lambda: side.image(samplers[0], 0))[0]
-    seed = 1
-    for sampler in samplers:
-        samples = []
-        for _ in range(repeats):
-            samples.append(timed(lambda: side.image(sampler, seed)))
-            seed += 1
-        result["jobs"][f"txt2img {sampler}"] = summary(samples)
-    if len(samplers) > 1:  # the first image after each change of sampler
-        switches, current = [], samplers[-1]
-        for k in range(repeats):
-            current = samplers[0] if current != samplers[0] else samplers[1]
-            switches.append(timed(lambda: side.image(current, seed + k))[0])
-        result["switch_sampler_s"] = statistics.median(switches)
-    for cache in plan.get("step_cache", []) if plan["side"] == "studio" else []:
-        samples = [timed(lambda: side.image(samplers[0], seed + k, step_cache=cache)) for k in range(repeats)]
-        result["jobs"][f"txt2img {samplers[0]} +step cache {cache}"] = summary(samples)
-    if plan.get("adapter"):
-        result["switch_adapter_s"] = timed(lambda: side.image(samplers[0], seed, adapter=True))[0]
-        samples = [timed(lambda: side.image(samplers[0], seed + k, adapter=True)) for k in range(repeats)]
-        result["jobs"][f"adapter {samplers[0]}"] = summary(samples)
-    if plan.get("switch_model"):
-        result["switch_model_s"] = timed(lambda: side.image(samplers[0], seed, model=plan["switch_model"]))[0]
+    result["first_image_s"] = timed(lambda: side.image(plan["samplers"][0], 0))[0]
     result.update(peak_memory(plan.get("device")))
     return result
+
+
+def head_to_head(plan: dict) -> dict:
+    """The speed figures, with the sides in `plan["sides"]` loaded in this one process and taking turns
+    (the order alternates), so a busy machine slows both alike. Each side is warmed up first."""
+    sides = {name: (StudioSide(plan) if name == "studio" else DiffusersSide(plan)) for name in plan["sides"]}
+    out = {name: {"side": name, "model": plan["model"], "settings": side.describe(), "jobs": {}}
+           for name, side in sides.items()}
+    samplers, repeats = plan["samplers"], plan["repeats"]
+    turn = [0]
+
+    def each(names=None):
+        names = list(names or sides)
+        turn[0] += 1
+        return names if turn[0] % 2 else names[::-1]
+
+    for name in each():
+        sides[name].load()
+        sides[name].image(samplers[0], 0)
+    samples: dict = {}
+
+    def job(label, run, names=None, k_runs=repeats):
+        for k in range(k_runs):
+            for name in each(names):
+                samples.setdefault((name, label), []).append(timed(lambda: run(sides[name], k)))
+        for name in names or sides:
+            out[name]["jobs"][label] = summary(samples[(name, label)])
+
+    # every sampler repeated, or (big models on a CPU) only the first; the others then run once, as switches
+    for sampler in samplers if plan.get("repeat_all_samplers", True) else samplers[:1]:
+        job(f"txt2img {sampler}", lambda side, k, sampler=sampler: side.image(sampler, 1 + k))
+    if len(samplers) > 1:  # the first image after a change of sampler: back and forth
+        for name in sides:
+            out[name]["switch_sampler_s"] = []
+        for k in range(repeats):
+            for sampler in (samplers[1], samplers[0]):
+                for name in each():
+                    out[name]["switch_sampler_s"].append(timed(lambda: sides[name].image(sampler, 50 + k))[0])
+        for name in sides:
+            out[name]["switch_sampler_s"] = statistics.median(out[name]["switch_sampler_s"])
+    if "studio" in sides:
+        for cache in plan.get("step_cache", []):
+            job(f"txt2img {samplers[0]} +step cache {cache}",
+                lambda side, k, cache=cache: side.image(samplers[0], 1 + k, step_cache=cache), names=["studio"])
+    if plan.get("adapter"):
+        for name in each():
+            out[name]["switch_adapter_s"] = timed(lambda: sides[name].image(samplers[0], 0, adapter=True))[0]
+        job(f"adapter {samplers[0]}", lambda side, k: side.image(samplers[0], 1 + k, adapter=True))
+    if plan.get("switch_model"):
+        for name in each():
+            out[name]["switch_model_s"] = timed(lambda: sides[name].image(samplers[0], 0,
+                                                                          model=plan["switch_model"]))[0]
+    return out
 
 
 def cold(plan: dict) -> None:
@@ -240,7 +274,7 @@ def main(argv=None) -> int:
     if plan.get("cold"):
         cold(plan)
         return 0
-    print(json.dumps(run(plan)), flush=True)
+    print(json.dumps(start(plan) if plan.get("start") else head_to_head(plan)), flush=True)
     return 0
 
 

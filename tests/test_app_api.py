@@ -195,8 +195,9 @@ def test_refresh_updates_every_model_and_lora_picker(studio):
 
 def test_live_txt2img_streams_progress_then_the_images(studio):
     _, client = studio
-    # The UI's own endpoint takes every widget of the form, the LoRA picker (none, weight 1) last.
-    job = client.submit(PROMPT, "", "shapes", "Euler a", 6, 7.0, 128, 128, 3, 1, [], 1.0, api_name="/txt2img_live")
+    # The UI's own endpoint takes every widget of the form: the LoRA picker (none, weight 1), then the step cache.
+    job = client.submit(PROMPT, "", "shapes", "Euler a", 6, 7.0, 128, 128, 3, 1, [], 1.0, 0,
+                        api_name="/txt2img_live")
     gallery, info, progress = job.result(timeout=120)
     updates = job.outputs()
     step_labels = [update[0][0]["caption"] for update in updates[:-1] if isinstance(update[0], list)]
@@ -211,7 +212,7 @@ def test_live_txt2img_applies_the_lora_picker(studio):
     registry, client = studio
     shapes_lora_file(registry.models_dir / "picked.safetensors", seed=8)
     registry.refresh()
-    job = client.submit(PROMPT, "", "shapes", "Euler a", 2, 7.0, 64, 64, 3, 1, ["picked"], 0.5,
+    job = client.submit(PROMPT, "", "shapes", "Euler a", 2, 7.0, 64, 64, 3, 1, ["picked"], 0.5, 0,
                         api_name="/txt2img_live")
     _, info, _ = job.result(timeout=120)
     assert 'Loras: "picked:0.5"' in info
@@ -221,7 +222,7 @@ def test_stop_ends_the_run_in_the_worker(studio):
     registry, client = studio
     registry.run_ended.clear()
     ended_before = len(registry.endings)
-    job = client.submit(PROMPT, "", "shapes", "Euler a", LONG_RUN_STEPS, 7.0, 128, 128, 1, 1, [], 1.0,
+    job = client.submit(PROMPT, "", "shapes", "Euler a", LONG_RUN_STEPS, 7.0, 128, 128, 1, 1, [], 1.0, 0,
                         api_name="/txt2img_live")
     # Wait for the first preview: the run is then under way in its worker thread.
     for update in job:
