@@ -18,8 +18,8 @@ def _inputs(family, unet, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(2, 4, 16, 16, generator=g)
     hidden = torch.randn(2, 77, unet.config.cross_attention_dim, generator=g)
-    added = ({"text_embeds": torch.randn(2, 64, generator=g), "time_ids": torch.tensor([[512., 512, 0, 0, 512, 512]] * 2)}
-             if family == "sdxl" else None)
+    time_ids = torch.tensor([[512.0, 512, 0, 0, 512, 512]] * 2)
+    added = {"text_embeds": torch.randn(2, 64, generator=g), "time_ids": time_ids} if family == "sdxl" else None
     adapter = [torch.randn(2, c, s, s, generator=g) * 0.5 for c, s in ADAPTER_SHAPES[family]]
     return x, hidden, added, adapter
 
@@ -32,7 +32,8 @@ def test_full_calls_are_the_unets_own_output(family):
     with torch.inference_mode():
         for residuals in (None, adapter):
             copy = lambda: [r.clone() for r in residuals] if residuals else None  # noqa: E731 (the UNet pops them)
-            reference = unet(x, 700, hidden, added_cond_kwargs=added, down_intrablock_additional_residuals=copy()).sample
+            reference = unet(x, 700, hidden, added_cond_kwargs=added,
+                             down_intrablock_additional_residuals=copy()).sample
             wrapped = StepCachedUNet(unet, 1)
             out = wrapped(x, 700, hidden, added_cond_kwargs=added, down_intrablock_additional_residuals=copy())
             assert torch.equal(out.sample, reference)
