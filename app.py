@@ -31,7 +31,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--outputs-dir", default=env("STUDIO_OUTPUTS_DIR", "outputs"), metavar="DIR",
                         help="where generated PNGs are saved (default: ./outputs)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: the best available)")
+    parser.add_argument("--devices", default=env("STUDIO_DEVICES"), metavar="LIST",
+                        help="several devices, e.g. cuda:0,cuda:1: one worker per device, fed from one queue")
     parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: per device)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the UNet, once per image size (the first image at each size waits "
+                             "for it, minutes on a CPU; the log says when)")
     parser.add_argument("--concurrency", type=int, default=1, metavar="N",
                         help="generations running at once on the device (default: 1)")
     parser.add_argument("--queue-size", type=int, default=int(env("STUDIO_QUEUE_SIZE", "64")), metavar="N",
@@ -47,28 +52,63 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--queue-size: must be at least 1")
     if not 0 < args.max_upload_mb <= 10_000:
         parser.error("--max-upload-mb: must be more than 0 and at most 10000")
+    if args.devices is not None:
+        args.devices = [name.strip() for name in args.devices.split(",") if name.strip()]
+        if not args.devices:
+            parser.error("--devices: name at least one device, e.g. cuda:0,cuda:1")
+        if args.device is not None:
+            parser.error("--devices and --device: give one of them")
     return args
+
+
+def make_registry(args: argparse.Namespace):
+    """One registry, or with --devices a pool of them (pipelines/pool.py) that the UI uses the same way."""
+    from pipelines import PipelineRegistry
+
+    # allow_paths: what strangers type in the model and LoRA pickers opens only inside the models folder
+    options = dict(models_dir=args.models_dir, outputs_dir=args.outputs_dir, dtype=args.dtype, compile=args.compile,
+                   allow_paths="models-dir")
+    if args.devices:
+        from pipelines.pool import DevicePool
+
+        return DevicePool.create(args.devices, per_device=args.concurrency, **options)
+    return PipelineRegistry(device=args.device, **options)
+
+
+def preload(registry, model: str) -> None:
+    """Load the start model while the server comes up, so the first request does not wait for it; a
+    failure is left for that request to report."""
+    import threading
+
+    def load():
+        try:
+            for worker in getattr(registry, "registries", [registry]):
+                worker.load(model)
+        except Exception:  # noqa: BLE001  (reported by the first request that needs the model)
+            pass
+    threading.Thread(target=load, name="studio-preload", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import studio.spaces_gpu  # noqa: F401  (first: on ZeroGPU `spaces` must come before torch is imported)
-    from pipelines import InvalidRequest, PipelineRegistry
+    from pipelines import InvalidRequest
     from studio.quiet import quiet_libraries
     from studio.ui import build_demo, launch_options
 
     quiet_libraries()  # the server log shows requests and errors, not loading bars and expected notices
 
     try:
-        # allow_paths: what strangers type in the model and LoRA pickers opens only inside the models folder
-        registry = PipelineRegistry(models_dir=args.models_dir, outputs_dir=args.outputs_dir,
-                                    device=args.device, dtype=args.dtype, allow_paths="models-dir")
-        demo = build_demo(registry, default_model=args.model, concurrency_limit=args.concurrency,
+        registry = make_registry(args)
+        workers = getattr(registry, "workers", args.concurrency)  # a pool: every device's share
+        demo = build_demo(registry, default_model=args.model, concurrency_limit=workers,
                           max_queue=args.queue_size, shared_gallery=args.shared_gallery)
         if os.environ.get("SPACES_ZERO_GPU"):
             # ZeroGPU runs each @spaces.GPU call in a forked worker: weights loaded here, before the fork,
             # are shared by every call instead of being reloaded by each one.
             registry.load(args.model)
+        else:
+            preload(registry, args.model)
     except (InvalidRequest, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ class LoadedModel:
     weights: ReadWriteLock = field(default_factory=ReadWriteLock)  # shared by runs, exclusive for LoRA
     cache: dict = field(default_factory=dict)  # derived per-model data (preview factors), filled lazily
     cache_lock: threading.Lock = field(default_factory=threading.Lock)
+    fast: Any = None  # the pipelines.fast.paths.FastPaths it was loaded with
 
     @property
     def family(self) -> str:
@@ -93,10 +94,25 @@ def pipeline_class(family: str, with_adapter: bool = False, mode: str | None = N
     return get_family(family).pipeline_class(mode or ("adapter" if with_adapter else "txt2img"))
 
 
+# from_pretrained builds models under process-wide meta-device contexts (transformers 5, diffusers): two
+# threads loading at once (two devices of a pool, or two models on one) broke each other with "Cannot copy
+# out of meta tensor". So reading weights is one at a time per process; running them is not affected.
+_READING = threading.Lock()
+
+
 def load_components(spec: ModelSpec, device: torch.device, dtype: torch.dtype, *,
                     base_components: Callable[[str], dict] | None = None,
                     allow_ckpt: bool = False) -> dict[str, Any]:
     """Read a model's weights from disk (never from the network) and move them to the device."""
+    if spec.unet_path is not None and spec.base is not None and base_components is not None:
+        base = dict(base_components(spec.base))  # before the lock: the base may be loading in another thread
+        base_components = lambda _key: base  # noqa: E731
+    with _READING:
+        return _load_components(spec, device, dtype, base_components=base_components, allow_ckpt=allow_ckpt)
+
+
+def _load_components(spec: ModelSpec, device: torch.device, dtype: torch.dtype, *,
+                     base_components: Callable[[str], dict] | None, allow_ckpt: bool) -> dict[str, Any]:
     if not spec.available and spec.format == "hub":
         raise ModelNotAvailable(spec.key, f"the weights of {spec.key!r} ({spec.repo_id}) are not on this machine; "
                                 f"fetch them with: {download_hint(spec.key)}")

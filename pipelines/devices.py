@@ -1,4 +1,5 @@
-"""Where models run: CUDA (float16, bfloat16 on request), Apple MPS, or CPU (float32).
+"""Where models run: CUDA (float16, bfloat16 on request), Apple MPS, or CPU (bfloat16 where the processor
+has native bfloat16, float32 elsewhere: pipelines/fast/paths.py says why).
 
 Chosen when a registry is made (never at import): an explicit argument wins, then the environment
 variables STUDIO_DEVICE ("cuda", "cuda:1", "mps", "cpu") and STUDIO_DTYPE ("float16", "bfloat16",
@@ -19,6 +20,8 @@ DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.floa
 class DeviceChoice:
     device: torch.device
     dtype: torch.dtype
+    dtype_reason: str = ""  # why this dtype: asked for, or what the machine does well
+    explicit: bool = False  # asked for (argument or STUDIO_DTYPE) rather than chosen for the machine
 
     def describe(self) -> str:
         return f"{self.device} ({str(self.dtype).removeprefix('torch.')})"
@@ -68,18 +71,25 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-def default_dtype(device: torch.device) -> torch.dtype:
-    # Half precision halves memory and is the norm on GPUs; CPUs are fastest and exact in float32.
-    return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+def default_dtype(device: torch.device, cpu=None) -> torch.dtype:
+    """Half precision on GPUs; on a CPU, bfloat16 when it is native there, else float32 (probed on call)."""
+    from pipelines.fast.paths import default_dtype as fast_default
+
+    return fast_default(device, cpu)[0]
 
 
 def choose_device(device: str | torch.device | None = None, dtype: str | torch.dtype | None = None,
-                  environ: dict | None = None) -> DeviceChoice:
+                  environ: dict | None = None, cpu=None) -> DeviceChoice:
     env = os.environ if environ is None else environ
     device_name = device if device is not None else (env.get("STUDIO_DEVICE") or None)
     chosen = parse_device(device_name) if device_name is not None else default_device()
     dtype_name = dtype if dtype is not None else (env.get("STUDIO_DTYPE") or None)
-    chosen_dtype = parse_dtype(dtype_name) if dtype_name is not None else default_dtype(chosen)
+    if dtype_name is not None:
+        chosen_dtype, reason = parse_dtype(dtype_name), "asked for"
+    else:
+        from pipelines.fast.paths import default_dtype as fast_default
+
+        chosen_dtype, reason = fast_default(chosen, cpu)
     if chosen_dtype == torch.bfloat16 and chosen.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ValueError("dtype: bfloat16 was asked for but this GPU does not support it; use float16")
-    return DeviceChoice(chosen, chosen_dtype)
+    return DeviceChoice(chosen, chosen_dtype, reason, explicit=dtype_name is not None)

@@ -183,12 +183,30 @@ class _Progress:
         return image
 
 
+def run_unet(loaded: LoadedModel, request: GenerationRequest, unet):
+    """The UNet one image's run calls: with `step_cache`, a per-run StepCachedUNet around the shared one (its
+    cache is this run's state); when the model was loaded with torch.compile (and no LoRA is changing the
+    UNet's modules), the model's compiled UNet; else the shared UNet itself."""
+    if request.step_cache:
+        from pipelines.fast.step_cache import StepCachedUNet
+
+        # the top 30% of the noise schedule always in full (see the measurements in step_cache.py)
+        full_above = 0.7 * loaded.base_scheduler_config.get("num_train_timesteps", 1000)
+        return StepCachedUNet(unet, request.step_cache, full_above=full_above)
+    fast = getattr(loaded, "fast", None)
+    if fast is not None and fast.compile and not request.loras:
+        from pipelines.fast.compiled import compiled_unet
+
+        return compiled_unet(loaded)
+    return unet
+
+
 def denoise_one(loaded: LoadedModel, request: GenerationRequest, sampler: ResolvedSampler, template: GuidedUNet,
                 seed: int, on_step, start: Start | None = None, variation_seed: int = -1) -> torch.Tensor:
     """The clean latent of one image, from the noise of `seed` (mixed with `variation_seed`'s, A1111's way;
     pipelines/noise.py) and, with `start`, from an init latent: image to image, inpainting, the hires fix's
     second pass (pipelines/modes/start.py)."""
-    guided = replace(template, step=0)
+    guided = replace(template, step=0, unet=run_unet(loaded, request, template.unet))
     generator = torch.Generator("cpu").manual_seed(seed)
     shape = latent_shape(loaded, request)
     vae = loaded.components["vae"]

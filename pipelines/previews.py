@@ -26,33 +26,75 @@ def _latents_mean_std(vae, latents: torch.Tensor):
     return as_tensor(mean), as_tensor(std)
 
 
+def _shift(vae) -> float | None:
+    return getattr(vae.config, "shift_factor", None) or None
+
+
 def pipeline_latents_to_vae(vae, latents: torch.Tensor) -> torch.Tensor:
-    """Undo the pipeline's latent scaling (and SDXL-style mean/std normalisation when the VAE has it)."""
+    """Undo the pipeline's latent scaling, as diffusers' pipelines do before decoding: SDXL-style mean/std
+    when the VAE has them (`latents * std / scaling + mean`), else `/ scaling`, then SD3-style `+ shift`."""
     stats = _latents_mean_std(vae, latents)
     if stats is not None:
         return latents * stats[1] / vae.config.scaling_factor + stats[0]
-    return latents / vae.config.scaling_factor
+    latents = latents / vae.config.scaling_factor
+    shift = _shift(vae)
+    return latents + shift if shift is not None else latents
 
 
 def vae_latents_to_pipeline(vae, latents: torch.Tensor) -> torch.Tensor:
+    """The inverse: what diffusers' image-to-image pipelines do after encoding."""
     stats = _latents_mean_std(vae, latents)
     if stats is not None:
         return (latents - stats[0]) * vae.config.scaling_factor / stats[1]
+    shift = _shift(vae)
+    if shift is not None:
+        latents = latents - shift
     return latents * vae.config.scaling_factor
 
 
+def _vae_dtype(vae) -> torch.dtype:
+    return next(vae.parameters()).dtype
+
+
+def float32_vae(vae):
+    """`vae` itself when it already computes in float32, else a float32 copy: the shared VAE is never
+    cast in place (another request may be using it)."""
+    if _vae_dtype(vae) == torch.float32:
+        return vae
+    import copy
+
+    # nn.Module.to, not diffusers' override, which warns about casting a loaded model by hand
+    return torch.nn.Module.to(copy.deepcopy(vae), torch.float32)
+
+
+def decode_needs_upcast(vae) -> bool:
+    """diffusers' rule (SDXL pipelines): a float16 VAE flagged `force_upcast` overflows, decode in float32."""
+    return _vae_dtype(vae) == torch.float16 and bool(getattr(vae.config, "force_upcast", False))
+
+
 def to_pil(images: torch.Tensor) -> list[Image.Image]:
-    """(N, 3, H, W) in [-1, 1] -> RGB PIL images."""
-    array = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    """(N, 3, H, W) in [-1, 1] -> RGB PIL images, exactly as diffusers' VaeImageProcessor.postprocess:
+    denormalised in the decoder's own dtype, then float32, * 255, rounded half to even."""
+    images = (images * 0.5 + 0.5).clamp(0, 1)
+    array = images.cpu().permute(0, 2, 3, 1).float().numpy()
+    array = (array * 255).round().astype("uint8")
     return [Image.fromarray(a, "RGB") for a in array]
 
 
 @torch.inference_mode()
-def decode(vae, latents: torch.Tensor) -> list[Image.Image]:
-    """Full-quality decode of pipeline latents with the shared VAE (never changing its dtype)."""
-    vae_dtype = next(vae.parameters()).dtype
-    scaled = pipeline_latents_to_vae(vae, latents.to(vae_dtype))
-    return to_pil(vae.decode(scaled, return_dict=False)[0])
+def decode_tensor(vae, latents: torch.Tensor, *, upcast_vae=None) -> torch.Tensor:
+    """Pipeline latents -> images in [-1, 1] with the shared VAE, following diffusers: a float16 VAE with
+    `force_upcast` decodes in float32 (`upcast_vae`, a float32 copy kept by the caller, or a copy made here)."""
+    if decode_needs_upcast(vae):
+        vae = upcast_vae if upcast_vae is not None else float32_vae(vae)
+    device = next(vae.parameters()).device
+    scaled = pipeline_latents_to_vae(vae, latents.to(device, _vae_dtype(vae)))
+    return vae.decode(scaled, return_dict=False)[0]
+
+
+def decode(vae, latents: torch.Tensor, *, upcast_vae=None) -> list[Image.Image]:
+    """Full-quality decode of pipeline latents to PIL images (what diffusers' `output_type="pil"` gives)."""
+    return to_pil(decode_tensor(vae, latents, upcast_vae=upcast_vae))
 
 
 def to_tensor(images: list[Image.Image]) -> torch.Tensor:
@@ -63,9 +105,28 @@ def to_tensor(images: list[Image.Image]) -> torch.Tensor:
 
 @torch.inference_mode()
 def encode_distribution(vae, images: torch.Tensor):
-    """The VAE's latent distribution of (N, 3, H, W) images in [-1, 1], in the VAE's dtype and device."""
+    """The VAE's latent distribution of (N, 3, H, W) images in [-1, 1], on the VAE's device. A float16 VAE
+    flagged `force_upcast` encodes in float32, as diffusers' SDXL image-to-image pipeline does."""
+    if decode_needs_upcast(vae):
+        vae = float32_vae(vae)
     parameters = next(vae.parameters())
     return vae.encode(images.to(parameters.device, parameters.dtype)).latent_dist
+
+
+@torch.no_grad()  # not inference_mode: DreamBooth trains on these tensors
+def encode_mean_std(vae, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images in [-1, 1] -> the latent distribution's (mean, std) in the pipeline's latent space, float32.
+
+    Follows diffusers' image-to-image encode: a VAE flagged `force_upcast` encodes in float32, then SDXL-style
+    mean/std normalisation or scaling (and an SD3-style shift). The std only scales."""
+    if getattr(vae.config, "force_upcast", False):
+        vae = float32_vae(vae)
+    device = next(vae.parameters()).device
+    dist = vae.encode(pixels.to(device, _vae_dtype(vae))).latent_dist
+    mean = vae_latents_to_pipeline(vae, dist.mean.float())
+    stats = _latents_mean_std(vae, dist.std.float())
+    std = dist.std.float() * vae.config.scaling_factor / (stats[1] if stats is not None else 1.0)
+    return mean, std
 
 
 def sample_latents(vae, distribution, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -97,10 +158,8 @@ def _probe_images(rng: np.random.Generator) -> np.ndarray:
 @torch.inference_mode()
 def fit_linear_preview(vae) -> torch.Tensor:
     """A (channels + 1, 3) matrix mapping [latent, 1] to RGB in [-1, 1], fitted from this VAE."""
-    device, dtype = next(vae.parameters()).device, next(vae.parameters()).dtype
     pixels = torch.from_numpy(_probe_images(np.random.default_rng(0)))
-    latents = vae.encode(pixels.to(device, dtype)).latent_dist.mean
-    latents = vae_latents_to_pipeline(vae, latents).float().cpu()
+    latents = encode_mean_std(vae, pixels)[0].cpu()
     factor = PROBE_SIZE // latents.shape[-1]
     targets = torch.nn.functional.avg_pool2d(pixels, factor)  # (N, 3, h, w), one colour per latent pixel
     x = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1])

@@ -37,12 +37,25 @@ EMBEDDINGS_FOLDER = "embeddings"  # inside the models folder
 class PipelineRegistry:
     def __init__(self, models_dir: str | Path | None = "models", outputs_dir: str | Path = "outputs",
                  device=None, dtype=None, cache_size: int = 2, save_outputs: bool = True,
-                 allow_ckpt: bool = False, allow_paths: str = "any"):
+                 allow_ckpt: bool = False, allow_paths: str = "any", compile: bool = False):
         """`allow_paths`: where a typed model, LoRA or depth-model path may point: "any" (the default: the CLI
-        and Python), or "models-dir" (the web studio: only inside the models folder; see pipelines/paths.py)."""
+        and Python), or "models-dir" (the web studio: only inside the models folder; see pipelines/paths.py).
+        `compile`: torch.compile the UNet (pipelines/fast/compiled.py)."""
+        from pipelines.fast import paths as fast_paths
+
         self.allow_paths = check_policy(allow_paths)
         choice = choose_device(device, dtype)
+        # `dtype`: what Stable Diffusion-sized models run in; a small model may run in another unless the
+        # operator chose one (see fast_paths_for and pipelines/fast/paths.py).
         self.device, self.dtype = choice.device, choice.dtype
+        self._choice, self.compile = choice, compile
+        self._cpu = None
+        if self.device.type == "cpu":
+            from pipelines.fast.machine import cpu_info
+
+            self._cpu = cpu_info()
+        self.fast = self.fast_paths_for(None)
+        fast_paths.apply_threads(self.fast)
         self.models_dir = Path(models_dir) if models_dir is not None else None
         self.outputs = OutputWriter(outputs_dir)
         self.file_hashes = FileHashes()  # "Model hash" of single-file checkpoints, computed once per file
@@ -114,19 +127,32 @@ class PipelineRegistry:
         return self.model_info(model_key).limits
 
     # ---- loading -------------------------------------------------------------------------------
+    def fast_paths_for(self, family: str | None):
+        """dtype, memory format, ... for a model of `family` on this registry's device (the operator's dtype
+        wins); None: a Stable Diffusion-sized model."""
+        from pipelines.fast import paths as fast_paths
+
+        choice = self._choice
+        return fast_paths.choose(self.device, choice.dtype if choice.explicit else None, family=family,
+                                 dtype_reason=choice.dtype_reason, compile=self.compile, cpu=self._cpu)
+
     def load(self, key: str) -> LoadedModel:
         """The cached components of a model, loading them on first use."""
         spec = self.model_info(key)
-        cache_key = (spec.key, spec.source, str(self.device), str(self.dtype))
-        return self._models.get(cache_key, lambda: self._load(spec))
+        fast = self.fast_paths_for(spec.family)
+        cache_key = (spec.key, spec.source, str(self.device), str(fast.dtype))
+        return self._models.get(cache_key, lambda: self._load(spec, fast))
 
-    def _load(self, spec: ModelSpec) -> LoadedModel:
-        components = load_components(spec, self.device, self.dtype, allow_ckpt=self.allow_ckpt,
+    def _load(self, spec: ModelSpec, fast) -> LoadedModel:
+        from pipelines.fast import paths as fast_paths
+
+        components = load_components(spec, self.device, fast.dtype, allow_ckpt=self.allow_ckpt,
                                      base_components=lambda base: self.load(base).components)
+        fast_paths.apply(components, fast)
         scheduler = components["scheduler"]
         # A plain dict copy of the saved config: every request's scheduler is derived from it.
         base_config = dict(scheduler.config)
-        return LoadedModel(spec, components, base_config, self.device, self.dtype)
+        return LoadedModel(spec, components, base_config, self.device, fast.dtype, fast=fast)
 
     @property
     def load_counts(self) -> dict:
@@ -212,7 +238,9 @@ class PipelineRegistry:
                 self._lora_cache = LoraCache()
         paths = tuple((self.lora_info(key).path, weight) for key, weight in request.loras)
         # A LoRA changes the shared UNet/text encoder while active: no other run may use them meanwhile.
-        with loaded.weights.exclusive():
+        from pipelines.fast.paths import unfused
+
+        with loaded.weights.exclusive(), unfused(loaded.components.get("unet")):
             with lora_scope(dict(loaded.components), paths, cache=self._lora_cache):
                 return run_images(loaded, request, seeds, hooks, **run)
 

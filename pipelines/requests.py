@@ -81,6 +81,7 @@ class GenerationRequest:
     hires_steps: int = 0  # steps of the second pass; 0: the same as `steps`
     hires_upscaler: str = "Latent"  # a latent mode ("Latent", "Latent (nearest)", ...) or an image resampler
     hires_denoising: float = 0.7  # denoising strength of the second pass
+    step_cache: int = 0  # 0: off; N: the UNet's deep features are recomputed every N-th call (fast/step_cache.py)
 
     def __post_init__(self):
         # Lists are accepted for convenience and frozen into tuples, so a request can never change.

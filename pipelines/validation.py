@@ -7,6 +7,7 @@ import numbers
 
 from pipelines.catalog import Limits, ModelSpec
 from pipelines.families import FAMILIES, get_family
+from pipelines.fast.step_cache import MAX_INTERVAL as MAX_STEP_CACHE
 from pipelines.modes.validation import validate_modes
 from pipelines.requests import AdapterInput, GenerationRequest, InvalidRequest, shown
 from pipelines.schedulers import resolve_sampler
@@ -99,6 +100,7 @@ def validate_request(request: GenerationRequest, spec: ModelSpec, *, adapter_kin
     _seed("seed", request.seed, limits.max_seed, 1 if strength else images)
     _seed("variation_seed", request.variation_seed, limits.max_seed, images)
     _float("adapter_conditioning_factor", request.adapter_conditioning_factor, 0.0, 1.0)
+    _int("step_cache", request.step_cache, 0, MAX_STEP_CACHE)
     family = get_family(spec.family)
     if request.adapter_conditioning_factor != 1.0 and not family.adapter_factor:
         raise InvalidRequest("adapter_conditioning_factor", "only SDXL adapters take a conditioning factor; "

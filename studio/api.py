@@ -48,6 +48,7 @@ def add_endpoints(registry, shared) -> None:
             "hires_steps": gr.Number(value=0, precision=0, label="hires_steps"),
             "hires_upscaler": gr.Textbox(value="Latent", label="hires_upscaler"),
             "hires_denoising": gr.Number(value=0.7, label="hires_denoising"),
+            "step_cache": gr.Number(value=0, precision=0, label="step_cache"),  # 0 off, N: see pipelines/fast
         }
         images = gr.Gallery(format="png", label="images")
         info = gr.JSON(label="info")
@@ -57,7 +58,7 @@ def add_endpoints(registry, shared) -> None:
     def txt2img(prompt, negative_prompt, model, scheduler, steps, guidance_scale, width, height, seed,
                 num_images, loras=None, schedule_type="Automatic", clip_skip=1, batch_count=1, variation_seed=-1,
                 variation_strength=0.0, hires_scale=1.0, hires_steps=0, hires_upscaler="Latent",
-                hires_denoising=0.7, request: gr.Request = None):
+                hires_denoising=0.7, step_cache=0, request: gr.Request = None):
         """Generate images; returns the PNGs (with their parameters embedded) and their seeds/settings.
         `loras`: e.g. ["my-lora:0.8", "models/ink.safetensors"] (a key or a path, weight 1 when left out).
         `schedule_type`: A1111's Schedule type (Automatic: the sampler's own; Karras, Exponential, ...).
@@ -65,7 +66,8 @@ def add_endpoints(registry, shared) -> None:
         `batch_count` runs of `num_images` make batch_count * num_images images, seeds in order; a
         `variation_strength` above 0 blends in `variation_seed`'s noise (-1: a random one), as A1111 does.
         Hires fix: `hires_scale` > 1 draws width x height, upscales (`hires_upscaler`: Latent, Latent (nearest),
-        ..., Lanczos, Nearest) and denoises again at `hires_denoising` for `hires_steps` (0: `steps`)."""
+        ..., Lanczos, Nearest) and denoises again at `hires_denoising` for `hires_steps` (0: `steps`).
+        `step_cache` N > 0 reuses the UNet's deep features between steps, recomputing them every N-th call."""
         with shown_as_gr_error():
             lora_pairs = lora_strings(loras)
         checked = checked_request(registry, prompt=prompt, negative_prompt=negative_prompt, model=model,
@@ -75,7 +77,7 @@ def add_endpoints(registry, shared) -> None:
                                   batch_count=batch_count, variation_seed=variation_seed,
                                   variation_strength=variation_strength, hires_scale=hires_scale,
                                   hires_steps=hires_steps, hires_upscaler=hires_upscaler,
-                                  hires_denoising=hires_denoising)
+                                  hires_denoising=hires_denoising, step_cache=step_cache)
         with shown_as_gr_error(), shared.device_slots:  # a run left going by a closed tab finishes first
             result = registry.generate(checked, user=shared.user_of(request))
         return gallery_entries(result, shared.show), result_info(result)

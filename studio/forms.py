@@ -18,9 +18,9 @@ from pipelines.requests import GenerationRequest, InvalidRequest, shown
 FORM_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "schedule_type", "steps", "guidance_scale",
                "width", "height", "seed", "num_images")
 # Beyond the API's form: the UI's batch count and seed variation (GenerationRequest fields too).
-EXTRA_FIELDS = ("batch_count", "variation_seed", "variation_strength", "clip_skip")
+EXTRA_FIELDS = ("batch_count", "variation_seed", "variation_strength", "clip_skip", "step_cache")
 INT_FIELDS = ("steps", "width", "height", "seed", "num_images", "batch_count", "variation_seed", "clip_skip",
-              "mask_blur", "inpaint_padding", "outpaint_pixels", "hires_steps")
+              "mask_blur", "inpaint_padding", "outpaint_pixels", "hires_steps", "step_cache")
 FLOAT_FIELDS = ("guidance_scale", "variation_strength", "denoising_strength", "hires_scale", "hires_denoising")
 TEXT_FIELDS = ("prompt", "negative_prompt")
 CHOICE_FIELDS = ("model", "scheduler", "schedule_type", "resize_mode", "inpaint_area", "masked_content",

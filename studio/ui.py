@@ -109,11 +109,13 @@ def tab_id(tab: ModuleType) -> str:
     return tab.__name__.rsplit(".", 1)[-1]
 
 
-def _header(registry) -> None:
+def _header(registry, default_model: str) -> None:
     gr.Markdown("# Diffusion Studio", elem_classes="studio-title")
+    running = str(registry.dtype).removeprefix("torch.")
+    if hasattr(registry, "fast_paths_for"):  # pipelines/fast/paths.py: what this machine runs the model in
+        running = registry.fast_paths_for(registry.model_info(default_model).family).describe()
     gr.Markdown(f"Stable Diffusion in the browser, on diffusers. Running on **{registry.device}** "
-                f"({str(registry.dtype).removeprefix('torch.')}); settings are saved in every PNG.",
-                elem_classes="studio-subtitle")
+                f"({running}); settings are saved in every PNG.", elem_classes="studio-subtitle")
 
 
 def build_demo(registry, *, default_model: str = "shapes", concurrency_limit: int = 1,
@@ -124,7 +126,7 @@ def build_demo(registry, *, default_model: str = "shapes", concurrency_limit: in
     """
     registry.model_info(default_model)  # an unknown default fails here, with the field named
     with gr.Blocks(title="Diffusion Studio") as demo:
-        _header(registry)
+        _header(registry, default_model)
         with gr.Tabs() as tabs:
             shared = Shared(tabs=tabs, default_model=default_model, concurrency_limit=concurrency_limit,
                             shared_gallery=shared_gallery)

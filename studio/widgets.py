@@ -94,6 +94,14 @@ def steps_slider(limits) -> gr.Slider:
                        label="Steps", info=steps_hint(DEFAULT_SCHEDULER))
 
 
+def step_cache_slider() -> gr.Slider:
+    from pipelines.fast.step_cache import MAX_INTERVAL
+
+    return gr.Slider(0, MAX_INTERVAL, value=0, step=1, label="Step cache",
+                     info="0: off. N: the UNet's deep features are recomputed every N-th step below the top 30% "
+                          "of the noise (faster; 2-3 keep most of the quality)")
+
+
 def hint_steps_for(scheduler: gr.Dropdown, steps: gr.Slider) -> None:
     """The steps slider names the chosen sampler's suggested step count; the value stays the user's."""
     def show_suggested_steps(name: str) -> dict:

@@ -7,7 +7,7 @@ LIVE_FORM = {"prompt": PROMPT, "negative_prompt": "", "model": "shapes", "schedu
              "guidance_scale": 7.0, "width": 128, "height": 128, "seed": 1, "num_images": 1, "loras": [],
              "lora_weight": 1.0, "batch_count": 1, "variation_seed": -1, "variation_strength": 0.0,
              "schedule_type": "Automatic", "clip_skip": 1, "hires_fix": False, "hires_upscaler": "Latent",
-             "hires_scale": 2.0, "hires_steps": 0, "hires_denoising": 0.7}
+             "hires_scale": 2.0, "hires_steps": 0, "hires_denoising": 0.7, "step_cache": 0}
 
 
 def submit_live(client, **changes):

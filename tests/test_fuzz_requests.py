@@ -51,7 +51,8 @@ PLAUSIBLE = {"prompt": st.text(max_size=40), "negative_prompt": st.text(max_size
              "loras": st.lists(st.text(max_size=8), max_size=2),
              "schedule_type": st.sampled_from(["Automatic", "Karras", "Exponential", "Uniform", "karras", "Nope"]),
              "clip_skip": st.integers(-1, 14), "batch_count": st.integers(-1, 120),
-             "variation_seed": st.integers(-3, 2**33), "variation_strength": st.floats(-1, 2)}
+             "variation_seed": st.integers(-3, 2**33), "variation_strength": st.floats(-1, 2),
+             "step_cache": st.integers(-2, 14)}
 FORM_VALUES = st.fixed_dictionaries(
     {}, optional={name: st.one_of(ANY_VALUE, PLAUSIBLE[name])
                   for name in (*FORM_FIELDS, *EXTRA_FIELDS, "loras", "lora_weight", "adapter_conditioning_factor")})
@@ -59,7 +60,8 @@ FORM_VALUES = st.fixed_dictionaries(
 
 def _checked_types(request: GenerationRequest) -> None:
     """What a request that passed validation must hold: the declared types, finite numbers."""
-    for name in ("steps", "width", "height", "seed", "num_images", "clip_skip", "batch_count", "variation_seed"):
+    for name in ("steps", "width", "height", "seed", "num_images", "clip_skip", "batch_count", "variation_seed",
+                 "step_cache"):
         value = getattr(request, name)
         assert isinstance(value, int) and not isinstance(value, bool), (name, value)
     for name in ("guidance_scale", "adapter_conditioning_factor", "variation_strength"):

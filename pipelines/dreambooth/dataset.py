@@ -61,17 +61,16 @@ class Latents:
 
 
 def encode(vae, images: list[Image.Image], resolution: int, batch: int = 4) -> Latents:
+    """Each image's latent distribution in the UNet's latent space, encoded as diffusers' pipelines encode
+    (float32 for a VAE flagged force_upcast; SDXL-style latents_mean/std or scaling, SD3-style shift)."""
     import torch
 
-    config = vae.config
-    scale = config.scaling_factor
-    shift = getattr(config, "shift_factor", None) or 0.0
-    device, dtype = next(vae.parameters()).device, next(vae.parameters()).dtype
+    from pipelines.previews import encode_mean_std
+
     pixels = to_tensor(images, resolution)
     means, stds = [], []
-    with torch.no_grad():
-        for start in range(0, len(pixels), batch):
-            dist = vae.encode(pixels[start:start + batch].to(device, dtype)).latent_dist
-            means.append((dist.mean.float() - shift) * scale)
-            stds.append(dist.std.float() * scale)
+    for start in range(0, len(pixels), batch):
+        mean, std = encode_mean_std(vae, pixels[start:start + batch])
+        means.append(mean)
+        stds.append(std)
     return Latents(torch.cat(means), torch.cat(stds))

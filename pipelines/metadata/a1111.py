@@ -19,7 +19,7 @@ FIELDS = {"Steps": "steps", "CFG scale": "guidance_scale", "Seed": "seed", "Mode
           "Hires steps": "hires_steps", "Hires upscaler": "hires_upscaler", "Mask blur": "mask_blur",
           "Inpaint area": "inpaint_area", "Masked content": "masked_content",
           "Masked area padding": "inpaint_padding",
-          "Adapter conditioning factor": "adapter_conditioning_factor"}
+          "Adapter conditioning factor": "adapter_conditioning_factor", "Step cache": "step_cache"}
 HIRES_KEYS = ("Hires upscale", "Hires steps", "Hires upscaler", "Hires resize")
 SIZE_RE = re.compile(r"\s*(\d+)\s*x\s*(\d+)\s*")
 

@@ -14,7 +14,7 @@ from typing import Any
 from pipelines.metadata import names
 
 INT_FIELDS = ("steps", "width", "height", "seed", "num_images", "clip_skip", "hires_steps", "mask_blur",
-              "variation_seed", "inpaint_padding", "outpaint_pixels")
+              "variation_seed", "inpaint_padding", "outpaint_pixels", "step_cache", "batch_count")
 FLOAT_FIELDS = ("guidance_scale", "denoising_strength", "variation_strength", "hires_scale", "hires_denoising",
                 "adapter_conditioning_factor")
 TEXT_FIELDS = ("prompt", "negative_prompt", "model", "scheduler", "schedule_type", "hires_upscaler",

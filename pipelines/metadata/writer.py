@@ -80,6 +80,8 @@ def a1111_parameters(request_like, extra: dict[str, Any] | None = None) -> str:
                                  f"preprocess: {adapter.get('preprocess', False)}"
     if float(r.get("adapter_conditioning_factor", 1.0)) != 1.0:
         params["Adapter conditioning factor"] = number(r["adapter_conditioning_factor"])
+    if r.get("step_cache"):
+        params["Step cache"] = int(r["step_cache"])
     params.update(extra)
     params["Version"] = STUDIO_VERSION
     lines.append(settings_line(params))

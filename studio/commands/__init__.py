@@ -5,3 +5,6 @@ from studio.commands import export, train_dreambooth
 
 COMMANDS = [generate, models, schedulers, download]
 COMMANDS += [train_dreambooth, export]
+from studio.commands import batch  # noqa: E402  (its own line: commands are added by several branches)
+
+COMMANDS.append(batch)

@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clip-skip", type=int, default=DEFAULTS.clip_skip, metavar="N",
                         help="AUTOMATIC1111's Clip skip: read the prompt from the N-th last text-encoder layer "
                              f"(1 to 12; default: {DEFAULTS.clip_skip}; SDXL ignores it, as A1111 does)")
+    parser.add_argument("--step-cache", type=int, default=DEFAULTS.step_cache, metavar="N",
+                        help="0 (default): off; N: recompute the UNet's deep features every N-th step (faster)")
     parser.add_argument("--allow-ckpt", action="store_true",
                         help="allow a pickled .ckpt model (read weights-only; off by default: pickles can run code)")
     add_adapter_arguments(parser)
@@ -62,7 +64,7 @@ def request_from_args(args: argparse.Namespace, registry) -> GenerationRequest:
         width=args.width if args.width is not None else default_size[0],
         height=args.height if args.height is not None else default_size[1],
         seed=args.seed, num_images=args.num_images, loras=[parse_lora_spec(text) for text in args.lora],
-        clip_skip=args.clip_skip, **adapter_fields(args), **modes)
+        clip_skip=args.clip_skip, step_cache=args.step_cache, **adapter_fields(args), **modes)
 
 
 def run(args: argparse.Namespace) -> int:

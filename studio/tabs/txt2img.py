@@ -15,7 +15,8 @@ from studio.settings import remember_form, styles_panel
 from studio.mode_widgets import hires_widgets
 from studio.spaces_gpu import GPU
 from studio.widgets import (checked_request, ending_with, hint_steps_for, lora_picker, model_dropdown, require_prompt,
-                            run_controls, schedule_dropdown, scheduler_dropdown, steps_slider, streamed_generation)
+                            run_controls, schedule_dropdown, scheduler_dropdown, step_cache_slider, steps_slider,
+                            streamed_generation)
 
 TITLE = "Text to Image"
 TAB = "txt2img"
@@ -131,6 +132,8 @@ def build(registry, shared) -> None:
                                                      info="0: the seed's own picture; 1: the variation seed's",
                                                      scale=3)
             hires = hires_widgets(limits)
+            with gr.Accordion("Speed", open=False):
+                step_cache = step_cache_slider()
             gr.Examples(examples=[[text] for text in EXAMPLE_PROMPTS], inputs=[prompt],
                         label="Example prompts for the shapes model")
         with gr.Column(scale=6):
@@ -146,7 +149,8 @@ def build(registry, shared) -> None:
             "steps": steps, "guidance_scale": guidance_scale, "width": width, "height": height,
             "seed": seed, "num_images": num_images, "loras": loras, "lora_weight": lora_weight,
             "batch_count": batch_count, "variation_seed": variation_seed, "variation_strength": variation_strength,
-            "schedule_type": schedule_type, "clip_skip": clip_skip, **hires}
+            "schedule_type": schedule_type, "clip_skip": clip_skip, **hires,
+            "step_cache": step_cache}
     shared.txt2img_form.update(form)
     shared.refresh_buttons.append(refresh_button)
     prepare, ready, busy = run_controls(shared, TAB, run_button=generate_button, stop_button=stop_button,
