@@ -1,7 +1,6 @@
 """The launched studio answers its API through gradio_client, and Stop really stops a run."""
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +15,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from pipelines import PipelineRegistry
+from browser_support import PacedRegistry, free_port
 from pipelines.grid import labelled_grid
 from pipelines.requests import GenerationCancelled, GenerationRequest
 from studio.runner import GenerationRun
@@ -27,44 +26,10 @@ PROMPT = "a large red circle in the top left on a blue background"
 LONG_RUN_STEPS = 150  # the longest run the shapes model allows: Stop must end it well before the end
 
 
-class WatchedRegistry(PipelineRegistry):
-    """The real registry, recording how each run ended (finished, or cancelled after how many steps)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.endings: list[tuple[str, int]] = []
-        self.run_ended = threading.Event()
-
-    def generate(self, request, on_step=None, should_stop=None, preview_every=0, **options):
-        steps_seen = []
-
-        def count(update):
-            steps_seen.append(update.step)
-            if on_step:
-                on_step(update)
-
-        try:
-            result = super().generate(request, count, should_stop, preview_every, **options)
-            self.endings.append(("finished", len(steps_seen)))
-            return result
-        except GenerationCancelled:
-            self.endings.append(("cancelled", len(steps_seen)))
-            raise
-        finally:
-            self.run_ended.set()
-
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def studio(tmp_path_factory):
-    registry = WatchedRegistry(models_dir=tmp_path_factory.mktemp("models"),
-                               outputs_dir=tmp_path_factory.mktemp("outputs"), device="cpu", dtype="float32")
+    registry = PacedRegistry(models_dir=tmp_path_factory.mktemp("models"),
+                             outputs_dir=tmp_path_factory.mktemp("outputs"), device="cpu", dtype="float32")
     demo = build_demo(registry)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
                             quiet=True, **launch_options(registry))
