@@ -37,6 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the UNet, once per image size (the first image at each size waits "
                              "for it, minutes on a CPU; the log says when)")
+    parser.add_argument("--unet-batch", type=int, default=None, metavar="N",
+                        help="at most N images of a request's batch through the UNet at once (default: 4 on "
+                             "CUDA, 1 on a CPU, where an image is then bit-for-bit the same alone or in a batch)")
     parser.add_argument("--concurrency", type=int, default=1, metavar="N",
                         help="generations running at once on the device (default: 1)")
     parser.add_argument("--queue-size", type=int, default=int(env("STUDIO_QUEUE_SIZE", "64")), metavar="N",
@@ -46,6 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.auth is not None and (":" not in args.auth or args.auth.startswith(":")):
         parser.error("--auth: write USER:PASS")
+    if args.unet_batch is not None and not 1 <= args.unet_batch <= 64:
+        parser.error("--unet-batch: must be from 1 to 64")
     if args.concurrency < 1:
         parser.error("--concurrency: must be at least 1")
     if args.queue_size < 1:
@@ -67,7 +72,7 @@ def make_registry(args: argparse.Namespace):
 
     # allow_paths: what strangers type in the model and LoRA pickers opens only inside the models folder
     options = dict(models_dir=args.models_dir, outputs_dir=args.outputs_dir, dtype=args.dtype, compile=args.compile,
-                   allow_paths="models-dir")
+                   unet_batch=args.unet_batch, allow_paths="models-dir")
     if args.devices:
         from pipelines.pool import DevicePool
 

@@ -21,7 +21,8 @@ from pipelines.modes.start import Start
 from pipelines.prompts import PromptEmbeddings
 from pipelines.requests import GenerationCancelled, GenerationRequest, StepUpdate
 from pipelines.sampling.guided_unet import GuidedUNet
-from pipelines.sampling.loops import SkipImage, run_diffusers_scheduler, run_k_sampler
+from pipelines.sampling.batched import StackedNoise, for_images
+from pipelines.sampling.loops import SkipImage, run_diffusers_scheduler, run_k_sampler, seeded_noise
 from pipelines.sampling.noise_table import NoiseTable
 from pipelines.sampling.schedules import sigma_schedule
 from pipelines.schedulers import ResolvedSampler, build_scheduler, resolve_sampler
@@ -150,8 +151,9 @@ class _Progress:
 
     def __init__(self, request: GenerationRequest, hooks: RunHooks, image_index: int, images: int, *,
                  per_image: int | None = None, offset: int = 0, run: int | None = None,
-                 size: tuple[int, int] | None = None):
+                 size: tuple[int, int] | None = None, together: int = 1):
         self.request, self.hooks, self.index, self.images = request, hooks, image_index, images
+        self.together = together  # images denoised at once from image_index on (a UNet batch)
         self.skipped_at: int | None = None  # the step at which Skip ended this image
         self.per_image = per_image or request.steps
         self.offset, self.run = offset, run or self.per_image
@@ -170,16 +172,17 @@ class _Progress:
                 preview = previews.linear_preview(self.hooks.preview_matrix(), latents, self.size)
             # in planned steps (a "DDIM" schedule may take a step more or less than asked)
             done = min(self.run, round(step * self.run / total)) if total else self.run
-            overall = self.index * self.per_image + self.offset + done
+            overall = self.index * self.per_image + (self.offset + done) * self.together
             self.hooks.on_step(StepUpdate(step=overall, total=self.images * self.per_image, preview=preview))
         if step < total and self.hooks.should_skip is not None and self.hooks.should_skip():
             self.skipped_at = self.offset + step
             raise SkipImage()
 
-    def deliver(self, image: Image.Image) -> Image.Image:
-        """Hand a finished image over (saved and shown at once, see RunHooks.on_image)."""
+    def deliver(self, image: Image.Image, nth: int = 0) -> Image.Image:
+        """Hand a finished image (the `nth` of those denoised together) over: saved and shown at once, see
+        RunHooks.on_image. Skip ends a UNet batch's images together."""
         if self.hooks.on_image is not None:
-            self.hooks.on_image(self.index, image, self.skipped_at)
+            self.hooks.on_image(self.index + nth, image, self.skipped_at)
         return image
 
 
@@ -250,6 +253,34 @@ def denoise_one(loaded: LoadedModel, request: GenerationRequest, sampler: Resolv
         return start.blended(latents, init)
 
 
+def denoise_together(loaded: LoadedModel, request: GenerationRequest, sampler: ResolvedSampler,
+                     template: GuidedUNet, seeds: list[int], variation_seeds: list[int], on_step) -> torch.Tensor:
+    """The clean latents of several text-to-image images in one UNet batch (a k-sampler's): each image's
+    noise from its own seed, as `denoise_one` draws it (pipelines/sampling/batched.py)."""
+    guided = for_images(replace(template, step=0, unet=run_unet(loaded, request, template.unet)), len(seeds))
+    shape = latent_shape(loaded, request)
+    table = noise_table(loaded)
+    sigmas = sigma_schedule(sampler.schedule, request.steps, table, loaded.family,
+                            drop_penultimate=sampler.spec.drop_penultimate)
+    with torch.inference_mode():
+        generators = [torch.Generator("cpu").manual_seed(seed) for seed in seeds]
+        noises = [initial_latents(shape, generator, dtype=torch.float32, device=loaded.device,
+                                  variation_seed=variation_seed, variation_strength=request.variation_strength)
+                  for generator, variation_seed in zip(generators, variation_seeds)]
+        source = StackedNoise(seeded_noise(generator, seed, sigmas, like=noise * sigmas[0])
+                              for generator, seed, noise in zip(generators, seeds, noises))
+        return run_k_sampler(sampler.spec.function, guided, table, sigmas, torch.cat(noises), None, -1, on_step,
+                             source=source)
+
+
+def images_together(loaded: LoadedModel, request: GenerationRequest, sampler: ResolvedSampler) -> int:
+    """How many of a request's images share a UNet batch: AUTOMATIC1111's batch size (`num_images`), capped
+    by what the device's fast paths batch (pipelines/fast/paths.py: one on a CPU), and only for k-samplers
+    (a diffusers scheduler keeps one generator per call)."""
+    limit = getattr(getattr(loaded, "fast", None), "unet_batch", 1)
+    return max(1, min(limit, request.num_images)) if sampler.spec.is_k_sampler else 1
+
+
 def run_images(loaded: LoadedModel, request: GenerationRequest, seeds: list[int], hooks: RunHooks, *,
                adapter=None, conditions: list[Image.Image] | None = None, embedding_library=None,
                variation_seeds: list[int] | None = None) -> list[Image.Image]:
@@ -267,10 +298,17 @@ def run_images(loaded: LoadedModel, request: GenerationRequest, seeds: list[int]
         return run_with_picture(loaded, request, seeds, variation_seeds, hooks, sampler, embeddings,
                                 adapter=adapter, conditions=conditions)
     template = conditioning(loaded, request, embeddings, adapter=adapter, conditions=conditions)
-    images = []
-    for k, (seed, variation_seed) in enumerate(zip(seeds, variation_seeds)):
-        progress = _Progress(request, hooks, k, len(seeds))
+    images, together = [], images_together(loaded, request, sampler)
+    for k in range(0, len(seeds), together):
+        chunk, variations = seeds[k:k + together], variation_seeds[k:k + together]
+        progress = _Progress(request, hooks, k, len(seeds), together=len(chunk))
         progress.check_stop()
-        latents = denoise_one(loaded, request, sampler, template, seed, progress, variation_seed=variation_seed)
-        images.append(progress.deliver(previews.decode(loaded.components["vae"], latents)[0]))
+        if len(chunk) == 1:
+            latents = denoise_one(loaded, request, sampler, template, chunk[0], progress,
+                                  variation_seed=variations[0])
+        else:
+            latents = denoise_together(loaded, request, sampler, template, chunk, variations, progress)
+        for nth in range(len(chunk)):  # decoded one by one: a VAE's peak memory grows with its batch
+            image = previews.decode(loaded.components["vae"], latents[nth:nth + 1])[0]
+            images.append(progress.deliver(image, nth))
     return images

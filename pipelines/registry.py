@@ -37,10 +37,12 @@ EMBEDDINGS_FOLDER = "embeddings"  # inside the models folder
 class PipelineRegistry:
     def __init__(self, models_dir: str | Path | None = "models", outputs_dir: str | Path = "outputs",
                  device=None, dtype=None, cache_size: int = 2, save_outputs: bool = True,
-                 allow_ckpt: bool = False, allow_paths: str = "any", compile: bool = False):
+                 allow_ckpt: bool = False, allow_paths: str = "any", compile: bool = False,
+                 unet_batch: int | None = None):
         """`allow_paths`: where a typed model, LoRA or depth-model path may point: "any" (the default: the CLI
         and Python), or "models-dir" (the web studio: only inside the models folder; see pipelines/paths.py).
-        `compile`: torch.compile the UNet (pipelines/fast/compiled.py)."""
+        `compile`: torch.compile the UNet (pipelines/fast/compiled.py). `unet_batch`: at most this many images
+        of a request through the UNet at once (None: the device's default, pipelines/fast/paths.py)."""
         from pipelines.fast import paths as fast_paths
 
         self.allow_paths = check_policy(allow_paths)
@@ -49,6 +51,9 @@ class PipelineRegistry:
         # operator chose one (see fast_paths_for and pipelines/fast/paths.py).
         self.device, self.dtype = choice.device, choice.dtype
         self._choice, self.compile = choice, compile
+        if unet_batch is not None and not (isinstance(unet_batch, int) and 1 <= unet_batch <= 64):
+            raise ValueError(f"unet_batch: must be a whole number from 1 to 64, got {unet_batch!r}")
+        self.unet_batch = unet_batch
         self._cpu = None
         if self.device.type == "cpu":
             from pipelines.fast.machine import cpu_info
@@ -134,7 +139,8 @@ class PipelineRegistry:
 
         choice = self._choice
         return fast_paths.choose(self.device, choice.dtype if choice.explicit else None, family=family,
-                                 dtype_reason=choice.dtype_reason, compile=self.compile, cpu=self._cpu)
+                                 dtype_reason=choice.dtype_reason, compile=self.compile, cpu=self._cpu,
+                                 unet_batch=self.unet_batch)
 
     def load(self, key: str) -> LoadedModel:
         """The cached components of a model, loading them on first use."""

@@ -11,6 +11,9 @@ convolutions want NHWC), while float32 + channels_last was slower than plain flo
 - CUDA: float16 (bfloat16 on request), channels_last, fused QKV projections; PyTorch SDPA attention is
   diffusers' default already. Apple MPS: float16.
 - Threads: never more than the CPUs this process may run on (a container often shows the host's cores).
+- UNet batches: on CUDA the images of one request's batch (AUTOMATIC1111's batch size) go through the UNet
+  together, up to CUDA_UNET_BATCH at once (pipelines/sampling/batched.py); on a CPU one at a time, so an
+  image is bit-for-bit the same alone or in a batch (a CPU is busy with one image's kernels already).
 - torch.compile: only when asked (`compile=True`): compiling a UNet takes minutes on a CPU, and the
   first request at each new size waits for it (pipelines/fast/compiled.py announces it).
 
@@ -33,6 +36,7 @@ class FastPaths:
     fuse_qkv: bool = False
     compile: bool = False
     threads: int | None = None  # set torch's intra-op threads to this; None leaves them alone
+    unet_batch: int = 1  # at most this many images of a request through the UNet at once
     notes: tuple[str, ...] = field(default=())  # why each choice was made, for logs and the UI header
 
     def describe(self) -> str:
@@ -41,9 +45,12 @@ class FastPaths:
                                         ("torch.compile", self.compile)) if on]
         if self.threads:
             parts.append(f"{self.threads} threads")
+        if self.unet_batch > 1:
+            parts.append(f"UNet batches of up to {self.unet_batch} images")
         return ", ".join(parts)
 
 
+CUDA_UNET_BATCH = 4  # SDXL at 1024x1024: four images (eight rows with guidance) fit well under 24 GiB
 SMALL_FAMILIES = ("shapes",)  # models too small for bfloat16 to pay on a CPU (measured above)
 
 
@@ -61,9 +68,10 @@ def default_dtype(device: torch.device, cpu: CpuInfo | None = None,
 
 
 def choose(device: torch.device, dtype: torch.dtype | None = None, *, dtype_reason: str = "",
-           family: str | None = None, compile: bool = False, cpu: CpuInfo | None = None) -> FastPaths:
-    """The fast paths for `device` and a model `family` (None: a Stable Diffusion-sized model); `dtype` is
-    the operator's choice, None for this device's default."""
+           family: str | None = None, compile: bool = False, cpu: CpuInfo | None = None,
+           unet_batch: int | None = None) -> FastPaths:
+    """The fast paths for `device` and a model `family` (None: a Stable Diffusion-sized model); `dtype` and
+    `unet_batch` are the operator's choice, None for this device's default."""
     notes = []
     if device.type == "cpu":
         cpu = cpu if cpu is not None else cpu_info()
@@ -83,9 +91,13 @@ def choose(device: torch.device, dtype: torch.dtype | None = None, *, dtype_reas
     if device.type == "cpu" and torch.get_num_threads() > cpu.usable_cpus:
         threads = cpu.usable_cpus
         notes.append(f"{threads} threads: only {threads} CPUs are usable by this process")
+    if unet_batch is None:
+        unet_batch = CUDA_UNET_BATCH if device.type == "cuda" else 1
+        if unet_batch > 1:
+            notes.append(f"UNet batches: up to {unet_batch} images of a request's batch at once")
     if compile:
         notes.append("torch.compile: once per image size; the first request at each size waits for it")
-    return FastPaths(dtype, channels_last, fuse_qkv, compile, threads, tuple(notes))
+    return FastPaths(dtype, channels_last, fuse_qkv, compile, threads, unet_batch, tuple(notes))
 
 
 def apply_threads(paths: FastPaths) -> None:

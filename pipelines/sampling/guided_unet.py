@@ -76,7 +76,8 @@ class KDenoiser:
         c_skip, c_out, c_in = self.table.model_scalings(sigma)
         timestep = self.table.sigma_to_t(sigma).to(x.device)
         out = self.guided_unet.outputs(x * c_in.to(x.device), timestep).float()
-        branches = x.float() * c_skip.to(x.device) + out * c_out.to(x.device)
+        rows = torch.cat([x] * 2) if self.guided_unet.guided else x  # [uncond; cond], each one row per image
+        branches = rows.float() * c_skip.to(x.device) + out * c_out.to(x.device)
         if self.guided_unet.guided:
             uncond, cond = branches.chunk(2)
             branches = uncond + (cond - uncond) * self.guided_unet.guidance_scale

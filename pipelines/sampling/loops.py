@@ -23,21 +23,28 @@ class SkipImage(Exception):
     """Raised by a step callback: finish this image with what it has and go on with the next."""
 
 
+def seeded_noise(generator: torch.Generator, seed: int, span: torch.Tensor, like: torch.Tensor) -> SeededNoise:
+    """One image's noise source over the noise levels of the schedule `span`."""
+    positive = span[span > 0]
+    return SeededNoise(generator, seed, positive.min(), span.max(), like=like)
+
+
 def run_k_sampler(sampler, guided: GuidedUNet, table: NoiseTable, sigmas: torch.Tensor, noise: torch.Tensor,
                   generator: torch.Generator, seed: int, on_step: OnStep, *,
                   start: torch.Tensor | None = None, blend: tuple[torch.Tensor, torch.Tensor] | None = None,
-                  span: torch.Tensor | None = None) -> torch.Tensor:
+                  span: torch.Tensor | None = None, source=None) -> torch.Tensor:
     """Sample from `noise` (standard normal, float32) down `sigmas`; returns the clean latent (float32).
 
     As A1111: text-to-image starts at noise * sigmas[0]; with `start` (image to image), at
     start + noise * sigmas[0], `sigmas` being the tail of the schedule `span`. SDE samplers read a Brownian
     path seeded by `seed` over the range of `span` (default `sigmas`). `blend` = (init latent, keep mask)
-    holds the kept area at the init latent in every denoised estimate (inpainting).
+    holds the kept area at the init latent in every denoised estimate (inpainting). `source`: the noise
+    source of a batch of images (pipelines/sampling/batched.py); default the image's own, from `generator`.
     """
     x = noise * sigmas[0] if start is None else start + noise * sigmas[0]
     span = sigmas if span is None else span
-    positive = span[span > 0]
-    source = SeededNoise(generator, seed, positive.min(), span.max(), like=x)
+    if source is None:
+        source = seeded_noise(generator, seed, span, like=x)
     denoiser = KDenoiser(guided, table, blend=blend)
     total = len(sigmas) - 1
     last = {"denoised": x}
