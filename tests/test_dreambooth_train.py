@@ -153,7 +153,7 @@ HEART_IOU = 0.8  # a heart's box-normalised IoU with a circle is 0.63, so 0.8 me
 
 @pytest.mark.slow
 def test_dreambooth_with_the_defaults_teaches_a_missing_shape_and_keeps_the_world(base, hearts, tmp_path,
-                                                                                monkeypatch):
+                                                                                monkeypatch, capsys):
     """`python -m studio train-dreambooth` with only --model, --images, --instance-prompt and --out, on five
     hearts (a shape the bundled world lacks) as "a sks shape": the shapes family's defaults
     (pipelines/families.py) then teach it, so "a sks shape" draws hearts, which it did not before, and
@@ -167,13 +167,14 @@ def test_dreambooth_with_the_defaults_teaches_a_missing_shape_and_keeps_the_worl
     from studio.cli import main
     from training.shapes.evaluate import generate, text_accuracy
 
-    monkeypatch.chdir(tmp_path)  # the CLI's default models folder (./models) and class images land here
+    monkeypatch.chdir(tmp_path)  # the CLI's default models folder, ./models, is this test's own
     sigint = signal.getsignal(signal.SIGINT)
     try:
         assert main(["train-dreambooth", "--model", "shapes", "--images", str(hearts), "--instance-prompt",
-                     "a sks shape", "--out", str(tmp_path / "hearts-lora")]) == 0
+                     "a sks shape", "--out", "models/hearts-lora"]) == 0
     finally:
         signal.signal(signal.SIGINT, sigint)  # train-dreambooth installs its Ctrl-C handler
+    assert "registered: use it with --lora hearts-lora" in capsys.readouterr().out
 
     pipe = pipeline_from(base)
     pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(pipe.scheduler.config)
@@ -187,8 +188,9 @@ def test_dreambooth_with_the_defaults_teaches_a_missing_shape_and_keeps_the_worl
         return sum(text_accuracy(pipe, count=40).values()) / 5
 
     before_hearts, before_accuracy = heart_rate(), accuracy()
-    with lora_scope(pipe, [(str(tmp_path / "hearts-lora"), 1.0)]):
+    with lora_scope(pipe, [(str(tmp_path / "models" / "hearts-lora"), 1.0)]):
         after_hearts, after_accuracy = heart_rate(), accuracy()
+    print(f"hearts {before_hearts:.0%} -> {after_hearts:.0%}, accuracy {before_accuracy:.1%} -> {after_accuracy:.1%}")
     assert before_hearts <= 0.25, f"the base model already draws hearts ({before_hearts:.0%})"
     assert after_hearts >= 0.5, f"only {after_hearts:.0%} of 'a sks shape' images are hearts"
     assert after_accuracy >= before_accuracy - 0.05, (before_accuracy, after_accuracy)

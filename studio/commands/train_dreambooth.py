@@ -147,11 +147,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     registry.refresh()
     out = Path(result.out).resolve()
-    keys = [k for k in registry.lora_names() if Path(registry.lora_info(k).path).resolve().parent == out]
-    kind = "--lora"
-    if not keys:
-        keys = [k for k in registry.model_names() if Path(registry.model_info(k).source).resolve() == out]
-        kind = "--model"
+    if result.method == "lora":
+        kind, keys = "--lora", [k for k in registry.lora_names() if Path(registry.lora_info(k).path).resolve().parent == out]
+    else:
+        kind, keys = "--model", [k for k in registry.model_names() if Path(registry.model_info(k).source).resolve() == out]
     print(result.out, flush=True)
     if keys:
         print(f"registered: use it with {kind} {keys[0]}", flush=True)
