@@ -115,6 +115,8 @@ class DreamBoothDefaults:
 # 0.57 before, 0.51 after 300 steps). A shape needs room (rank 16) and more, larger steps (600 of 4 pictures
 # at 2e-4); prior preservation toward the model's own predictions for "a shape" keeps its guidance-calibrated
 # answers to ordinary prompts, which the usual prior (toward the class images' noise) lost 6.5 points of.
+# Measured with seed 0 (README, "DreamBooth defaults"): 10 of 12 "a sks shape" images are hearts after 600
+# steps (5 of 12 after 400); 400 steps at 3e-4 gave 8 of 12, prior weight 2 no better on ordinary prompts.
 SHAPES_DREAMBOOTH = DreamBoothDefaults(steps=600, learning_rate=2e-4, lora_rank=16, batch_size=4,
                                        prior_preservation=True, class_prompt="a shape", num_class_images=12,
                                        prior_target="model")

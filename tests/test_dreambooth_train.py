@@ -184,13 +184,15 @@ def test_dreambooth_with_the_defaults_teaches_a_missing_shape_and_keeps_the_worl
         found = [closest_shape(image, templates) for image in generate(pipe, ["a sks shape"] * len(seeds), seeds)]
         return sum(name == "heart" and score >= HEART_IOU for name, score in found) / len(found)
 
-    def accuracy() -> float:
-        return sum(text_accuracy(pipe, count=40).values()) / 5
+    def accuracy() -> tuple[float, dict]:
+        scores = text_accuracy(pipe, count=40)
+        return sum(scores.values()) / len(scores), scores
 
-    before_hearts, before_accuracy = heart_rate(), accuracy()
+    before_hearts, (before_accuracy, before_scores) = heart_rate(), accuracy()
     with lora_scope(pipe, [(str(tmp_path / "models" / "hearts-lora"), 1.0)]):
-        after_hearts, after_accuracy = heart_rate(), accuracy()
-    print(f"hearts {before_hearts:.0%} -> {after_hearts:.0%}, accuracy {before_accuracy:.1%} -> {after_accuracy:.1%}")
+        after_hearts, (after_accuracy, after_scores) = heart_rate(), accuracy()
+    print(f"hearts {before_hearts:.0%} -> {after_hearts:.0%}, accuracy {before_accuracy:.1%} -> {after_accuracy:.1%}",
+          {name: (before_scores[name], after_scores[name]) for name in before_scores})
     assert before_hearts <= 0.25, f"the base model already draws hearts ({before_hearts:.0%})"
     assert after_hearts >= 0.5, f"only {after_hearts:.0%} of 'a sks shape' images are hearts"
     assert after_accuracy >= before_accuracy - 0.05, (before_accuracy, after_accuracy)
