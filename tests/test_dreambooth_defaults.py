@@ -104,14 +104,16 @@ def tab(tmp_path_factory):
     demo = build_demo(registry)
     rank = next(block for block in demo.blocks.values() if getattr(block, "label", None) == "LoRA rank")
     follow = next(fn for fn in demo.fns.values() if rank in fn.outputs)  # the model picker's event
+    train = next(fn for fn in demo.fns.values() if rank in fn.inputs)  # the Train button's run
+    start = dict(zip(train.input_keyword_names, (block.value for block in train.inputs)))  # the fields as built
     files = sorted(str(p) for p in heart_images(root / "hearts", count=3).iterdir())
-    return registry, follow, files
+    return registry, follow, files, start
 
 
 def test_the_tab_shows_the_models_family_defaults_and_follows_the_model(tab):
     from studio.tabs.dreambooth import FAMILY_FIELDS
 
-    registry, follow, _ = tab
+    registry, follow, _, _ = tab
     shapes = FAMILIES["shapes"].dreambooth
     shown = dict(zip(FAMILY_FIELDS, (block.value for block in follow.outputs)))
     assert shown == dict(prior=shapes.prior_preservation, class_prompt=shapes.class_prompt,
@@ -126,10 +128,27 @@ def test_the_tab_shows_the_models_family_defaults_and_follows_the_model(tab):
     assert kept == [{"__type__": "update"}] * len(FAMILY_FIELDS)  # gr.skip()
 
 
+def test_the_tabs_defaults_train_what_the_cli_with_four_flags_trains(tab):
+    """So the concept test (the CLI with --model, --images, --instance-prompt, --out) speaks for the tab too."""
+    from studio.cli import build_parser
+    from studio.commands.train_dreambooth import config_from_args
+    from studio.tabs.dreambooth import FAMILY_FIELDS, make_config
+
+    registry, _, files, start = tab
+    assert start["model"] == "shapes" and set(FAMILY_FIELDS) <= set(start)
+    from_tab = make_config(registry, **{**start, "files": files, "instance_prompt": "a sks shape"})
+    args = build_parser().parse_args(["train-dreambooth", "--model", "shapes", "--images", "i",
+                                      "--instance-prompt", "a sks shape", "--out", "o"])
+    from_cli = config_from_args(args).for_family("shapes")
+    compared = (*FAMILY_DEFAULTED, "learning_rate", "resolution", "class_prompt", "seed", "checkpoint_every",
+                "prior_loss_weight", "method", "max_grad_norm", "mixed_precision")
+    assert settings(from_tab, compared) == settings(from_cli, compared)
+
+
 def test_the_tab_fills_blank_numbers_with_the_family_default_and_names_a_bad_one(tab):
     from studio.tabs.dreambooth import make_config
 
-    registry, _, files = tab
+    registry, _, files, _ = tab
     values = dict(model="shapes", files=files, instance_prompt="a sks shape", class_prompt="", prior=True,
                   num_class_images=None, method="lora", steps="", learning_rate=0, resolution=0, seed=0,
                   checkpoint_every=100, name="blank", batch_size=None, lora_rank=None)
