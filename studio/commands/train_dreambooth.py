@@ -2,10 +2,11 @@
 
 LoRA by default (--full for a full fine-tune); --prior-preservation with --class-prompt keeps the class
 itself intact. Settings left out take the model family's DreamBooth defaults (pipelines/families.py,
-Family.dreambooth; --help lists them): for the SD families a rank-4 LoRA, 400 steps of one picture at 1e-4 and
-no prior preservation; the bundled shapes model has its own, which teach it a new shape. A checkpoint is written every --checkpoint-every steps; running the same command again after
-an interruption continues from the last one. Ctrl-C stops cleanly (a checkpoint is saved first). Runs
-through accelerate: `accelerate launch -m studio train-dreambooth ...` uses every configured GPU.
+Family.dreambooth; --help lists them): for the SD families a rank-4 LoRA, 400 steps of one picture at 1e-4
+and no prior preservation; the bundled shapes model has its own, which teach it a new shape. A checkpoint is
+written every --checkpoint-every steps; running the same command again after an interruption continues from
+the last one. Ctrl-C stops cleanly (a checkpoint is saved first). Runs through accelerate:
+`accelerate launch -m studio train-dreambooth ...` uses every configured GPU.
 """
 from __future__ import annotations
 
@@ -148,9 +149,11 @@ def run(args: argparse.Namespace) -> int:
     registry.refresh()
     out = Path(result.out).resolve()
     if result.method == "lora":
-        kind, keys = "--lora", [k for k in registry.lora_names() if Path(registry.lora_info(k).path).resolve().parent == out]
+        kind = "--lora"
+        keys = [k for k in registry.lora_names() if Path(registry.lora_info(k).path).resolve().parent == out]
     else:
-        kind, keys = "--model", [k for k in registry.model_names() if Path(registry.model_info(k).source).resolve() == out]
+        kind = "--model"
+        keys = [k for k in registry.model_names() if Path(registry.model_info(k).source).resolve() == out]
     print(result.out, flush=True)
     if keys:
         print(f"registered: use it with {kind} {keys[0]}", flush=True)
