@@ -16,7 +16,8 @@ from pipelines.shapes.render import shape_geometry, sketch_map
 from pipelines.shapes.world import Scene
 
 TRAIN = ["--model", "shapes", "--instance-prompt", "a sks shape", "--steps", "3", "--checkpoint-every", "2",
-         "--resolution", "64", "--learning-rate", "1e-3"]
+         "--resolution", "64", "--learning-rate", "1e-3", "--no-prior-preservation", "--batch-size", "1",
+         "--lora-rank", "4"]
 
 
 @pytest.fixture(scope="module")

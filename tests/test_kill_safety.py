@@ -114,8 +114,8 @@ def pictures(tmp_path_factory):
 
 def _train(out: Path, models: Path, pictures: Path) -> list[str]:
     return ["train-dreambooth", "--model", "shapes", "--images", str(pictures), "--instance-prompt", "a sks shape",
-            "--steps", "4", "--checkpoint-every", "2", "--resolution", "64", "--seed", "1", "--out", str(out),
-            "--models-dir", str(models)]
+            "--steps", "4", "--checkpoint-every", "2", "--resolution", "64", "--seed", "1", "--no-prior-preservation",
+            "--batch-size", "1", "--lora-rank", "4", "--out", str(out), "--models-dir", str(models)]
 
 
 def test_training_killed_while_saving_a_checkpoint_or_the_lora_resumes(tmp_path, pictures):

@@ -14,8 +14,11 @@ MIXED_PRECISION = ("no", "fp16", "bf16")
 # base model's own prediction for them (a distillation prior: it keeps the base model's answers, not just
 # its pictures, and suits models whose guidance is calibrated, like the bundled one).
 PRIOR_TARGETS = ("images", "model")
-DEFAULT_LEARNING_RATE = {"lora": 1e-4, "full": 5e-6}
+FULL_LEARNING_RATE = 5e-6  # a full fine-tune's default in every family; a LoRA's is the family's
 DEFAULT_RESOLUTION = {key: f.training_resolution for key, f in FAMILIES.items()}  # pipelines/families.py
+# Settings left None take the model family's DreamBooth defaults (pipelines/families.py, Family.dreambooth),
+# filled in by `for_family` once the family is known.
+FAMILY_DEFAULTED = ("steps", "lora_rank", "batch_size", "prior_preservation", "num_class_images", "prior_target")
 CLASS_IMAGES_DIR = ".class_images"  # beside the output folder; a leading dot keeps the models scan out
 MAX_STEPS = 100_000
 
@@ -26,40 +29,51 @@ class TrainConfig:
     images: str  # folder of 3-20 instance images
     instance_prompt: str  # "a photo of sks dog"
     out: str
-    class_prompt: str | None = None  # "a photo of a dog"
-    prior_preservation: bool = False
-    num_class_images: int = 100
+    # None, here and below: the model family's default (pipelines/families.py, Family.dreambooth; README,
+    # "DreamBooth defaults"), filled in by for_family. The SD families: a rank-4 LoRA, 400 steps of one
+    # picture at 1e-4, no prior preservation; the bundled shapes model has its own.
+    class_prompt: str | None = None  # "a photo of a dog"; None: the family's, when prior preservation is on
+    prior_preservation: bool | None = None
+    num_class_images: int | None = None
     prior_loss_weight: float = 1.0
-    prior_target: str = "images"
+    prior_target: str | None = None
     method: str = "lora"
-    steps: int = 400
-    learning_rate: float | None = None  # None: 1e-4 for LoRA, 5e-6 for a full fine-tune
+    steps: int | None = None
+    learning_rate: float | None = None  # None: the family's for a LoRA, 5e-6 for a full fine-tune
     resolution: int | None = None  # None: the family's native size (128 shapes, 512 SD 1.x, 768 SD 2.x, 1024 XL)
     seed: int = 0
     checkpoint_every: int = 100
     keep_checkpoints: int | None = None  # None: keep every checkpoint
-    batch_size: int = 1
-    lora_rank: int = 4
+    batch_size: int | None = None
+    lora_rank: int | None = None
     max_grad_norm: float = 1.0
     mixed_precision: str = "no"
     class_data_dir: str | None = None  # None: <out>/../.class_images/<prompt>-<resolution>-<hash>
 
-    def __post_init__(self):
-        if self.learning_rate is None and self.method in METHODS:
-            object.__setattr__(self, "learning_rate", DEFAULT_LEARNING_RATE[self.method])
-
     def for_family(self, family: str) -> "TrainConfig":
-        """This config with the family's defaults filled in."""
-        if self.resolution is not None:
-            return self
-        return replace(self, resolution=get_family(family).training_resolution)
+        """This config with the family's defaults filled in for every setting left None (a setting given,
+        even an invalid one, is kept: validate names it)."""
+        record = get_family(family)
+        defaults = record.dreambooth
+        filled = {name: getattr(defaults, name) for name in FAMILY_DEFAULTED if getattr(self, name) is None}
+        if self.resolution is None:
+            filled["resolution"] = record.training_resolution
+        if self.learning_rate is None:
+            filled["learning_rate"] = FULL_LEARNING_RATE if self.method == "full" else defaults.learning_rate
+        if self.class_prompt is None and filled.get("prior_preservation", self.prior_preservation):
+            filled["class_prompt"] = defaults.class_prompt  # None for the SD families: validate asks for one
+        return replace(self, **filled) if filled else self
 
     def validate(self) -> None:
-        """Raise InvalidRequest naming the field and its allowed range for the first bad value."""
+        """Raise InvalidRequest naming the field and its allowed range for the first bad value. Call it on
+        a config whose family defaults are filled in (`for_family`)."""
         def need(ok: bool, name: str, message: str) -> None:
             if not ok:
                 raise InvalidRequest(name, message)
 
+        unfilled = [name for name in (*FAMILY_DEFAULTED, "learning_rate", "resolution") if getattr(self, name) is None]
+        if unfilled:
+            raise ValueError(f"fill in the family's defaults first (TrainConfig.for_family): {', '.join(unfilled)}")
         need(bool(self.model), "model", "name a base model (key or path)")
         need(bool(self.instance_prompt.strip()), "instance_prompt", "must not be empty, e.g. 'a photo of sks dog'")
         need(bool(self.out), "out", "name an output folder")

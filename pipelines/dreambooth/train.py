@@ -107,6 +107,7 @@ def train_dreambooth(config: TrainConfig, components: dict, *, family: str,
     pipeline = text_to_image_pipeline(components, family)
     pipeline.set_progress_bar_config(disable=True)
 
+    pictures = load_instance_images(config.images)  # a bad folder is named before class images are drawn
     class_images = []
     if config.prior_preservation:
         folder = config.class_images_folder()
@@ -119,7 +120,7 @@ def train_dreambooth(config: TrainConfig, components: dict, *, family: str,
         if len(class_images) < config.num_class_images:
             raise TrainingStopped("stopped while generating class images; run again to continue")
     report(TrainProgress("encoding", 0, 1))
-    instance = encode(components["vae"], load_instance_images(config.images), config.resolution)
+    instance = encode(components["vae"], pictures, config.resolution)
     prior = encode(components["vae"], class_images, config.resolution) if class_images else None
     pooled = get_family(family).pooled_text
     instance_text = _encode_prompt(pipeline, config.instance_prompt, config.resolution, device, pooled)

@@ -63,27 +63,58 @@ def stage_images(files, folder: Path) -> Path:
     return folder
 
 
+# The fields that start at the chosen model family's DreamBooth defaults (pipelines/families.py) and follow
+# the model picker; a number left blank is the family's default too.
+FAMILY_FIELDS = ("prior", "class_prompt", "num_class_images", "prior_target", "steps", "batch_size", "lora_rank")
+
+
+def family_defaults(family_key: str) -> dict:
+    """A family's DreamBooth defaults by the tab's field names."""
+    from pipelines.families import get_family
+
+    defaults = get_family(family_key).dreambooth
+    return dict(prior=defaults.prior_preservation, class_prompt=defaults.class_prompt or "",
+                num_class_images=defaults.num_class_images, prior_target=defaults.prior_target,
+                steps=defaults.steps, batch_size=defaults.batch_size, lora_rank=defaults.lora_rank)
+
+
+def model_defaults(registry, model) -> dict | None:
+    """The DreamBooth defaults of `model`'s family; None while the model is not known (a half-typed path)."""
+    try:
+        return family_defaults(registry.model_info(as_text("model", model)).family)
+    except InvalidRequest:
+        return None
+
+
+def _number_or_default(name: str, value) -> int | None:
+    return None if value is None or (isinstance(value, str) and not value.strip()) else as_int(name, value)
+
+
 def make_config(registry, *, model, files, instance_prompt, class_prompt, prior, num_class_images, method, steps,
                 learning_rate, resolution, seed, checkpoint_every, name, batch_size, lora_rank,
-                prior_target="images") -> TrainConfig:
-    """Widget values -> a validated TrainConfig (InvalidRequest names the field)."""
+                prior_target=None) -> TrainConfig:
+    """Widget values -> a validated TrainConfig with the model family's defaults filled in for what was left
+    blank (InvalidRequest names the field)."""
     name = as_text("name", name).strip()
     if not _NAME.match(name):
         raise InvalidRequest("name", "use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
     models = _models_dir(registry)
-    registry.model_info(as_text("model", model))  # an unknown base fails here, by name
+    family = registry.model_info(as_text("model", model)).family  # an unknown base fails here, by name
     rate = as_float("learning_rate", learning_rate) if learning_rate not in (None, "", 0) else None
     size = as_int("resolution", resolution) if resolution not in (None, "", 0) else None
     picture_files(files)  # before anything is copied or loaded
     images = stage_images(files, models / UPLOADS_DIR / name)
     config = TrainConfig(model=model, images=str(images), instance_prompt=as_text("instance_prompt", instance_prompt),
                          out=str(models / name), class_prompt=(class_prompt or "").strip() or None,
-                         prior_preservation=bool(prior), num_class_images=as_int("num_class_images", num_class_images),
-                         prior_target=as_text("prior_target", prior_target),
-                         method=method, steps=as_int("steps", steps), learning_rate=rate, resolution=size,
-                         seed=as_int("seed", seed), checkpoint_every=as_int("checkpoint_every", checkpoint_every),
-                         batch_size=as_int("batch_size", batch_size), lora_rank=as_int("lora_rank", lora_rank))
-    config.for_family(registry.model_info(model).family).validate()
+                         prior_preservation=None if prior is None else bool(prior),
+                         num_class_images=_number_or_default("num_class_images", num_class_images),
+                         prior_target=None if prior_target is None else as_text("prior_target", prior_target),
+                         method=method, steps=_number_or_default("steps", steps), learning_rate=rate,
+                         resolution=size, seed=as_int("seed", seed),
+                         checkpoint_every=as_int("checkpoint_every", checkpoint_every),
+                         batch_size=_number_or_default("batch_size", batch_size),
+                         lora_rank=_number_or_default("lora_rank", lora_rank)).for_family(family)
+    config.validate()
     return config
 
 
@@ -177,7 +208,10 @@ def _loss_table(losses: list[tuple[int, float]]):
 def build(registry, shared) -> None:
     # The number boxes hand over what was typed (no precision rounding 3.5 to 4, no bounds that Gradio would
     # refuse without naming the field): make_config and TrainConfig.validate name the field and its range.
-    defaults = TrainConfig(model="", images="", instance_prompt="", out="")  # as the CLI's flags have them
+    # The fields in FAMILY_FIELDS start at the default model's family's DreamBooth defaults, as the CLI's
+    # flags do, and are set to the new family's when another model is picked.
+    defaults = TrainConfig(model="", images="", instance_prompt="", out="")
+    shown = model_defaults(registry, shared.default_model) or family_defaults("sd1")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1):
             model = model_dropdown(registry, shared, info="the base model to teach")
@@ -186,23 +220,24 @@ def build(registry, shared) -> None:
             instance_prompt = gr.Textbox(label="Instance prompt", value="a photo of sks dog",
                                          info="a rare word (sks) names the subject; it becomes the trigger words")
             with gr.Row():
-                prior = gr.Checkbox(label="Prior preservation", value=False,
+                prior = gr.Checkbox(label="Prior preservation", value=shown["prior"],
                                     info="keep the class itself looking as before")
-                class_prompt = gr.Textbox(label="Class prompt", placeholder="a photo of a dog")
-                num_class_images = gr.Number(step=1, label="Class images", value=defaults.num_class_images)
-            prior_target = gr.Radio(PRIOR_TARGET_CHOICES, value=defaults.prior_target,
+                class_prompt = gr.Textbox(label="Class prompt", placeholder="a photo of a dog",
+                                          value=shown["class_prompt"])
+                num_class_images = gr.Number(step=1, label="Class images", value=shown["num_class_images"])
+            prior_target = gr.Radio(PRIOR_TARGET_CHOICES, value=shown["prior_target"],
                                     label="Class images are trained toward",
                                     info="the model's prediction keeps its answers: use it for the bundled model")
             method = gr.Radio([("LoRA (small, fast)", "lora"), ("Full fine-tune", "full")], value="lora",
                               label="Method")
             with gr.Row():
-                steps = gr.Number(step=1, label="Steps", value=defaults.steps)
+                steps = gr.Number(step=1, label="Steps", value=shown["steps"])
                 learning_rate = gr.Number(label="Learning rate (0: default)", value=0)
                 resolution = gr.Number(step=1, label="Resolution (0: the model's own)", value=0)
             with gr.Row():
-                batch_size = gr.Number(step=1, label="Batch size", value=defaults.batch_size,
+                batch_size = gr.Number(step=1, label="Batch size", value=shown["batch_size"],
                                        info="pictures per step: steadier, and slower per step")
-                lora_rank = gr.Number(step=1, label="LoRA rank", value=defaults.lora_rank,
+                lora_rank = gr.Number(step=1, label="LoRA rank", value=shown["lora_rank"],
                                       info="room to learn (LoRA only)")
             with gr.Row():
                 seed = gr.Number(step=1, label="Seed", value=defaults.seed)
@@ -221,6 +256,16 @@ def build(registry, shared) -> None:
                   batch_size=batch_size, lora_rank=lora_rank, prior_target=prior_target)
     prepare, ready, busy = run_controls(shared, TAB, run_button=train, stop_button=stop, progress=status,
                                         run_label="Train")
+    followed = [inputs[name] for name in FAMILY_FIELDS]
+
+    def on_model(chosen):
+        values = model_defaults(registry, chosen)
+        if values is None:  # not a model (yet): keep what is shown
+            return [gr.skip()] * len(followed)
+        return [values[name] for name in FAMILY_FIELDS]
+
+    # .input: picked by the user (a refresh of the pickers keeps the fields as they are)
+    model.input(on_model, inputs=model, outputs=followed, queue=False, api_visibility="private")
 
     def run_training(request: gr.Request = None, **values):
         yield gr.skip(), gr.skip(), gr.skip(), busy()
