@@ -97,6 +97,35 @@ def adapter_iou(studio: Studio, kind: str, count: int = 12) -> dict[str, float]:
     return out
 
 
+def far_position(position: str) -> str:
+    """A position far from `position`: the opposite cell of the 3x3 grid (the centre goes to a corner)."""
+    column, row = POSITIONS[position]
+    target = (2 - column, 2 - row) if (column, row) != (1, 1) else (0, 0)
+    return next(name for name, cell in POSITIONS.items() if cell == target)
+
+
+def drawing_iou(studio: Studio, kind: str, count: int = 12, seed: int = 2025) -> dict[str, float]:
+    """Held-out drawings (pipelines/shapes/drawings.py: other stroke widths, hand jitter and gaps, the
+    sketchpad, any position and size, other Canny thresholds, other depth greys and gradients): IoU of the
+    generated shape with the drawn one, the prompt naming the drawn position, then the far one."""
+    from pipelines.shapes.drawings import held_out_drawings
+
+    drawings = held_out_drawings(kind, count, seed)
+    rng = random.Random(seed)
+    out = {}
+    for label in ("own position", "other position"):
+        prompts = []
+        for drawing in drawings:
+            scene = drawing.scene
+            if label == "other position":
+                scene = Scene(scene.shape, scene.color, scene.background, scene.size, far_position(scene.position))
+            prompts.append(caption(scene, rng))
+        images = studio.images(prompts, [500 + k for k in range(count)], conditions=[d.image for d in drawings],
+                               kind=kind)
+        out[label] = float(np.mean([iou(read(im).mask, d.mask) for im, d in zip(images, drawings)]))
+    return out
+
+
 def sampler_accuracy(studio: Studio, count: int = 48, seed: int = 99) -> dict[str, dict[str, float]]:
     """Shape colour and class per registry sampler (LCM aside: it needs a distilled model) at its suggested
     steps, on the same prompts and seeds."""
@@ -118,6 +147,7 @@ def main(argv=None):
     parser.add_argument("--model", default="assets/shapes")
     parser.add_argument("--prompts", type=int, default=200)
     parser.add_argument("--adapters", type=int, default=12, help="conditions per adapter kind (0: skip)")
+    parser.add_argument("--drawings", type=int, default=0, help="held-out drawings per adapter kind (0: skip)")
     parser.add_argument("--kinds", default="sketch,edge,depth")
     parser.add_argument("--samplers", type=int, default=0, help="prompts per scheduler (0: skip)")
     parser.add_argument("--json")
@@ -132,6 +162,10 @@ def main(argv=None):
         for kind in args.kinds.split(","):
             report[kind] = adapter_iou(studio, kind, args.adapters)
             print(kind, json.dumps(report[kind]), flush=True)
+    if args.drawings:
+        for kind in args.kinds.split(","):
+            report[f"{kind} drawings"] = drawing_iou(studio, kind, args.drawings)
+            print(f"{kind} drawings", json.dumps(report[f"{kind} drawings"]), flush=True)
     if args.samplers:
         report["samplers"] = sampler_accuracy(studio, args.samplers)
         for name, scores in report["samplers"].items():
