@@ -122,7 +122,10 @@ def drawing_iou(studio: Studio, kind: str, count: int = 12, seed: int = 2025) ->
             prompts.append(caption(scene, rng))
         images = studio.images(prompts, [500 + k for k in range(count)], conditions=[d.image for d in drawings],
                                kind=kind)
-        out[label] = float(np.mean([iou(read(im).mask, d.mask) for im, d in zip(images, drawings)]))
+        scores = [iou(read(im).mask, d.mask) for im, d in zip(images, drawings)]
+        out[label] = float(np.mean(scores))
+        for style in dict.fromkeys(d.style for d in drawings):
+            out[f"{label}, {style}"] = float(np.mean([s for s, d in zip(scores, drawings) if d.style == style]))
     return out
 
 

@@ -22,6 +22,18 @@ import torch.nn.functional as F
 from .data import latent_pool, training_captions
 
 
+@torch.no_grad()
+def scale_residuals(adapter, factor: float) -> None:
+    """Make every residual the adapter returns `factor` times larger, exactly: the network is convolutions,
+    ReLUs and average pooling, so scaling the first convolution (weights and bias) and every later bias
+    scales each block's output (ReLU(a x) = a ReLU(x) for a > 0)."""
+    first = adapter.adapter.conv_in
+    first.weight.mul_(factor)
+    for module in adapter.modules():
+        if isinstance(module, torch.nn.Conv2d) and module.bias is not None:
+            module.bias.mul_(factor)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--kind", required=True, choices=("sketch", "edge", "depth"))
@@ -36,6 +48,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--drawings", type=float, default=0.0, help="share of the pool drawn as people draw")
     parser.add_argument("--init-from", help="a T2IAdapter folder to start from")
+    parser.add_argument("--init-scale", type=float, default=1.0,
+                        help="start from the --init-from adapter's residuals times this (as if run at this weight)")
     args = parser.parse_args(argv)
 
     from accelerate import Accelerator
@@ -60,6 +74,8 @@ def main(argv=None):
     scenes, latents, maps = pool["scenes"], pool["latents"], pool["maps"][args.kind]
 
     adapter = T2IAdapter.from_pretrained(args.init_from, **f32) if args.init_from else T2IAdapter(**ADAPTER)
+    if args.init_scale != 1.0:
+        scale_residuals(adapter, args.init_scale)
     optimizer = torch.optim.AdamW(adapter.parameters(), lr=args.lr, weight_decay=1e-2)
     start, state_file = 0, out / "train_state.pt"
     if state_file.exists():
