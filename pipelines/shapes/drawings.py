@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .render import STAR_INNER, outline_points, render, shape_mask
-from .world import COLORS, IMAGE_SIZE, REGION_BOUNDS, SHAPES, SIZE_BOUND, Scene, is_held_out
+from .render import STAR_INNER, outline_points, render, shape_geometry, shape_mask
+from .world import COLORS, IMAGE_SIZE, POSITIONS, REGION_BOUNDS, SHAPES, SIZE_BOUND, SIZES, Scene, is_held_out
 
 WIDTH_RANGE = (0.18, 0.72)  # the shape's nominal width, as a fraction of the image
 STAR_INNER_RANGE = (0.36, 0.64)
@@ -67,14 +67,19 @@ def free_geometry(rng: random.Random) -> tuple[float, float, float]:
     return rng.uniform(low, high), rng.uniform(low, high), width
 
 
-def _scene_words(shape: str, rng: random.Random, held_out: bool | None):
-    """Colours, a free geometry and the scene that describes them (held out of training or not)."""
+def _scene_words(shape: str, rng: random.Random, held_out: bool | None, anywhere: bool = True):
+    """Colours, a geometry (free, or with `anywhere` False the renderer's grid cells and two sizes) and the
+    scene that describes them (held out of training or not)."""
     from .judge import box_words
 
     while True:
         color, background = rng.sample(sorted(COLORS), 2)
         star_inner = rng.uniform(*STAR_INNER_RANGE) if shape == "star" else STAR_INNER
-        geometry = free_geometry(rng)
+        if anywhere:
+            geometry = free_geometry(rng)
+        else:
+            geometry = shape_geometry(Scene(shape, color, background, rng.choice(sorted(SIZES)),
+                                            rng.choice(sorted(POSITIONS))), rng)
         probe = Scene(shape, color, background, "small", "center")
         mask = shape_mask(probe, geometry, star_inner)
         if not _unambiguous(mask):
@@ -185,14 +190,16 @@ def _depth(scene: Scene, geometry, star_inner: float, style: str, rng: random.Ra
     return image.convert("RGB")
 
 
-def random_drawing(kind: str, rng: random.Random, held_out: bool | None = None, style: str | None = None) -> Drawing:
-    """One drawing of `kind` in a random (or the given) style, of a random shape anywhere. `held_out`: True
-    for a scene held out of training (evaluation), False for a training one, None for either."""
+def random_drawing(kind: str, rng: random.Random, held_out: bool | None = None, style: str | None = None,
+                   anywhere: bool = True) -> Drawing:
+    """One drawing of `kind` in a random (or the given) style, of a random shape anywhere (or, `anywhere`
+    False, where the renderer puts shapes: to tell the drawing style's part from the placement's). `held_out`:
+    True for a scene held out of training (evaluation), False for a training one, None for either."""
     if kind not in STYLES:
         raise ValueError(f"kind must be one of {list(STYLES)}, got {kind!r}")
     while True:
         chosen = style or rng.choice(STYLES[kind])
-        scene, geometry, star_inner, mask = _scene_words(rng.choice(SHAPES), rng, held_out)
+        scene, geometry, star_inner, mask = _scene_words(rng.choice(SHAPES), rng, held_out, anywhere)
         if kind == "sketch":
             image = _sketch(scene, geometry, star_inner, chosen, rng)
         elif kind == "edge":
@@ -203,8 +210,9 @@ def random_drawing(kind: str, rng: random.Random, held_out: bool | None = None, 
             return Drawing(kind, chosen, scene, geometry, star_inner, image, mask)
 
 
-def held_out_drawings(kind: str, count: int, seed: int = 2025) -> list[Drawing]:
+def held_out_drawings(kind: str, count: int, seed: int = 2025, anywhere: bool = True) -> list[Drawing]:
     """`count` drawings of held-out scenes, styles in turn, from a seed training never uses."""
     rng = random.Random(seed * 7 + len(kind))
     styles = STYLES[kind]
-    return [random_drawing(kind, rng, held_out=True, style=styles[k % len(styles)]) for k in range(count)]
+    return [random_drawing(kind, rng, held_out=True, style=styles[k % len(styles)], anywhere=anywhere)
+            for k in range(count)]

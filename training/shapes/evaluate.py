@@ -104,13 +104,14 @@ def far_position(position: str) -> str:
     return next(name for name, cell in POSITIONS.items() if cell == target)
 
 
-def drawing_iou(studio: Studio, kind: str, count: int = 12, seed: int = 2025) -> dict[str, float]:
+def drawing_iou(studio: Studio, kind: str, count: int = 12, seed: int = 2025, anywhere: bool = True) -> dict[str, float]:
     """Held-out drawings (pipelines/shapes/drawings.py: other stroke widths, hand jitter and gaps, the
     sketchpad, any position and size, other Canny thresholds, other depth greys and gradients): IoU of the
-    generated shape with the drawn one, the prompt naming the drawn position, then the far one."""
+    generated shape with the drawn one, the prompt naming the drawn position, then the far one. `anywhere`
+    False: the same styles, drawn only where the renderer puts shapes (its grid cells and two sizes)."""
     from pipelines.shapes.drawings import held_out_drawings
 
-    drawings = held_out_drawings(kind, count, seed)
+    drawings = held_out_drawings(kind, count, seed, anywhere)
     rng = random.Random(seed)
     out = {}
     for label in ("own position", "other position"):
@@ -151,6 +152,8 @@ def main(argv=None):
     parser.add_argument("--prompts", type=int, default=200)
     parser.add_argument("--adapters", type=int, default=12, help="conditions per adapter kind (0: skip)")
     parser.add_argument("--drawings", type=int, default=0, help="held-out drawings per adapter kind (0: skip)")
+    parser.add_argument("--grid-drawings", type=int, default=0,
+                        help="held-out drawings per kind at the renderer's grid positions and sizes (0: skip)")
     parser.add_argument("--kinds", default="sketch,edge,depth")
     parser.add_argument("--samplers", type=int, default=0, help="prompts per scheduler (0: skip)")
     parser.add_argument("--json")
@@ -169,6 +172,10 @@ def main(argv=None):
         for kind in args.kinds.split(","):
             report[f"{kind} drawings"] = drawing_iou(studio, kind, args.drawings)
             print(f"{kind} drawings", json.dumps(report[f"{kind} drawings"]), flush=True)
+    if args.grid_drawings:
+        for kind in args.kinds.split(","):
+            report[f"{kind} grid drawings"] = drawing_iou(studio, kind, args.grid_drawings, anywhere=False)
+            print(f"{kind} grid drawings", json.dumps(report[f"{kind} grid drawings"]), flush=True)
     if args.samplers:
         report["samplers"] = sampler_accuracy(studio, args.samplers)
         for name, scores in report["samplers"].items():
