@@ -80,8 +80,8 @@ def _mean_iou(registry, kind: str, cases, far: bool) -> float:
 # Not met yet (training/README.md, "Drawings"): the frozen UNet draws shapes only at its 3x3 grid's cells in its
 # two sizes, and no adapter tuning moved it far enough (24 held-out drawings, own / far position: committed
 # sketch 0.57 / 0.57, edge 0.61 / 0.62, depth 0.47 / 0.36; the best tuned ones 0.64 / 0.66, 0.65 / 0.67,
-# 0.60 / 0.55). Not strict: these 9 drawings are a small sample, and the committed sketch adapter gets
-# 0.70 / 0.71 on them.
+# 0.64 / 0.59). Not strict: these 9 drawings per kind are a small sample, on which the committed adapters get
+# sketch 0.70 / 0.71, edge 0.46 / 0.47, depth 0.62 / 0.63.
 _UNMET = pytest.mark.xfail(strict=False, reason="held-out drawings anywhere in the frame: IoU bar 0.7 not met "
                                                 "with the committed UNet (see training/README.md, Drawings)")
 
