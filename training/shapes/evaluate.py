@@ -1,12 +1,14 @@
 """Measure the shapes model against its bars with the classical judge.
 
     python -m training.shapes.evaluate --model assets/shapes [--prompts 200] [--adapters 12] [--samplers 48]
-        [--json out.json]
+        [--drawings 24] [--grid-drawings 24] [--json out.json]
 
 Everything runs through the studio's own generation path (PipelineRegistry.generate), as users run it.
 Text-to-image: held-out prompts naming every attribute (Euler a, 20 steps, CFG 7, one seed each), scored per
 attribute. Adapters: rendered conditions of held-out scenes, IoU of the generated shape against the
 condition's shape, once with the scene's own position in the prompt and once with a different one.
+Drawings: held-out maps drawn as people draw them (pipelines/shapes/drawings.py), IoU with the drawn shape,
+the prompt naming the drawn position, then the far one; `--grid-drawings` the same styles at the grid only.
 Samplers: every registry sampler but LCM at its suggested steps (Automatic schedule), shape colour and class
 on held-out prompts. `generate` and `text_accuracy` also take a plain diffusers pipeline (training uses them)."""
 from __future__ import annotations
