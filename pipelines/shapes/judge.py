@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .world import ATTRIBUTES, COLORS, IMAGE_SIZE, Scene
+from .world import ATTRIBUTES, COLORS, IMAGE_SIZE, Scene, position_word, size_word
 
 _PALETTE_NAMES = list(COLORS)
 _PALETTE = np.array([COLORS[n] for n in _PALETTE_NAMES], dtype=np.float32)
@@ -73,16 +73,17 @@ def _classify(mask: np.ndarray) -> str:
     return "triangle"
 
 
-def _position(cx: float, cy: float, size: int) -> str:
-    column = 0 if cx < 0.4 * size else 2 if cx > 0.6 * size else 1
-    row = 0 if cy < 0.4 * size else 2 if cy > 0.6 * size else 1
-    vertical, horizontal = ("top", "", "bottom")[row], ("left", "", "right")[column]
-    return " ".join(p for p in (vertical, horizontal) if p) or "center"
-
-
 def shape_region(image: Image.Image) -> np.ndarray:
     """Mask of the pixels that differ from the border colour (the shape, whatever its colour)."""
     return read(image).mask
+
+
+def box_words(mask: np.ndarray) -> tuple[str, str]:
+    """The size and position words of a shape mask (IMAGE_SIZE square): its bounding box's larger side and
+    centre, read as ranges and regions (world.size_word, world.position_word)."""
+    ys, xs = np.nonzero(mask)
+    extent = max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) / IMAGE_SIZE
+    return size_word(extent), position_word((xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2, IMAGE_SIZE)
 
 
 def read(image: Image.Image) -> Reading:
@@ -99,10 +100,7 @@ def read(image: Image.Image) -> Reading:
 
     core = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     color = nearest_color(np.median(rgb[core if core.sum() >= 10 else mask], axis=0))
-    ys, xs = np.nonzero(mask)
-    width = max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) / IMAGE_SIZE
-    size = "small" if width < 0.42 else "large"
-    position = _position((xs.min() + xs.max()) / 2, (ys.min() + ys.max()) / 2, IMAGE_SIZE)
+    size, position = box_words(mask)
     return Reading(background, color, _classify(mask), size, position, mask)
 
 

@@ -29,7 +29,11 @@ def shape_geometry(scene: Scene, rng: random.Random | None = None) -> tuple[floa
     return cx, cy, width
 
 
-def _outline(shape: str, cx: float, cy: float, width: float) -> list[tuple[float, float]] | None:
+STAR_INNER = 0.5  # the star's inner radius as a fraction of its outer one (drawings may use others)
+
+
+def _outline(shape: str, cx: float, cy: float, width: float,
+             star_inner: float = STAR_INNER) -> list[tuple[float, float]] | None:
     """Polygon vertices for polygonal shapes; None for the circle."""
     half = width / 2
     if shape == "square":
@@ -39,21 +43,37 @@ def _outline(shape: str, cx: float, cy: float, width: float) -> list[tuple[float
     if shape == "star":
         points = []
         for k in range(10):
-            radius = half if k % 2 == 0 else half * 0.5
+            radius = half if k % 2 == 0 else half * star_inner
             angle = -math.pi / 2 + k * math.pi / 5
             points.append((cx + radius * math.cos(angle), cy + 0.05 * half + radius * math.sin(angle)))
         return points
     return None
 
 
+def outline_points(shape: str, geometry: tuple[float, float, float], star_inner: float = STAR_INNER,
+                   spacing: float = 1.0) -> list[tuple[float, float]]:
+    """Points along the shape's closed outline about `spacing` pixels apart (the last one near the first)."""
+    cx, cy, width = geometry
+    polygon = _outline(shape, cx, cy, width, star_inner)
+    if polygon is None:
+        count = max(12, int(math.pi * width / spacing))
+        return [(cx + width / 2 * math.cos(2 * math.pi * k / count), cy + width / 2 * math.sin(2 * math.pi * k / count))
+                for k in range(count)]
+    points = []
+    for (x0, y0), (x1, y1) in zip(polygon, polygon[1:] + polygon[:1]):
+        count = max(1, int(math.hypot(x1 - x0, y1 - y0) / spacing))
+        points += [(x0 + (x1 - x0) * k / count, y0 + (y1 - y0) * k / count) for k in range(count)]
+    return points
+
+
 def _draw(shape: str, geometry: tuple[float, float, float], size: int, fill, outline_width: int = 0,
-          background=0) -> Image.Image:
+          background=0, star_inner: float = STAR_INNER) -> Image.Image:
     scale = _SUPERSAMPLE
     mode = "RGB" if isinstance(fill, tuple) else "L"
     canvas = Image.new(mode, (size * scale, size * scale), background)
     draw = ImageDraw.Draw(canvas)
     cx, cy, width = (v * scale for v in geometry)
-    polygon = _outline(shape, cx, cy, width)
+    polygon = _outline(shape, cx, cy, width, star_inner)
     kwargs = ({"outline": fill, "width": outline_width * scale} if outline_width else {"fill": fill})
     if polygon is None:
         draw.ellipse([cx - width / 2, cy - width / 2, cx + width / 2, cy + width / 2], **kwargs)
@@ -66,14 +86,15 @@ def _draw(shape: str, geometry: tuple[float, float, float], size: int, fill, out
 
 
 def render(scene: Scene, rng: random.Random | None = None,
-           geometry: tuple[float, float, float] | None = None) -> Image.Image:
+           geometry: tuple[float, float, float] | None = None, star_inner: float = STAR_INNER) -> Image.Image:
     geometry = geometry or shape_geometry(scene, rng)
-    return _draw(scene.shape, geometry, IMAGE_SIZE, COLORS[scene.color], background=COLORS[scene.background])
+    return _draw(scene.shape, geometry, IMAGE_SIZE, COLORS[scene.color], background=COLORS[scene.background],
+                 star_inner=star_inner)
 
 
-def shape_mask(scene: Scene, geometry: tuple[float, float, float]) -> np.ndarray:
+def shape_mask(scene: Scene, geometry: tuple[float, float, float], star_inner: float = STAR_INNER) -> np.ndarray:
     """Boolean mask of the shape's pixels."""
-    return np.asarray(_draw(scene.shape, geometry, IMAGE_SIZE, 255)) >= 128
+    return np.asarray(_draw(scene.shape, geometry, IMAGE_SIZE, 255, star_inner=star_inner)) >= 128
 
 
 def sketch_map(scene: Scene, geometry: tuple[float, float, float]) -> Image.Image:

@@ -28,6 +28,25 @@ POSITIONS = {  # grid cell of the shape's centre: (column, row), each in {0, 1, 
     "top left": (0, 0), "top right": (2, 0), "bottom left": (0, 2), "bottom right": (2, 2),
 }
 ATTRIBUTES = ("shape", "color", "background", "size", "position")
+# The words name regions and ranges, not only the grid cells and two widths the renderer's scenes use: a shape
+# whose bounding-box centre lies in the left 40% of the width and the middle band of the height is "left", one
+# whose box is at least 42% of the image wide (or tall) is "large". The judge reads images so, and drawings
+# anywhere in the frame are described so (`position_word`, `size_word`).
+REGION_BOUNDS = (0.4, 0.6)  # column / row boundaries, as fractions of the image
+SIZE_BOUND = 0.42  # the larger side of the bounding box, as a fraction of the image
+
+
+def position_word(cx: float, cy: float, size: float = IMAGE_SIZE) -> str:
+    """The position word of a bounding-box centre (pixels of an image `size` wide)."""
+    low, high = REGION_BOUNDS[0] * size, REGION_BOUNDS[1] * size
+    column = 0 if cx < low else 2 if cx > high else 1
+    row = 0 if cy < low else 2 if cy > high else 1
+    return next(name for name, cell in POSITIONS.items() if cell == (column, row))
+
+
+def size_word(extent: float) -> str:
+    """The size word of a bounding box whose larger side is `extent` of the image."""
+    return "small" if extent < SIZE_BOUND else "large"
 
 
 @dataclass(frozen=True)

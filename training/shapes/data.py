@@ -33,6 +33,29 @@ def render_pool(count: int, seed: int, conditions: tuple[str, ...] = (), with_ce
     return pool + (torch.tensor([g[:2] for g in geometries]),) if with_centres else pool
 
 
+def drawing_pool(count: int, seed: int, kind: str, share: float):
+    """Like render_pool for one adapter kind, but a `share` of the scenes drawn as people draw them
+    (pipelines/shapes/drawings.py: anywhere, any size, other strokes and styles), rendered where drawn."""
+    from pipelines.shapes.drawings import random_drawing
+
+    rng = random.Random(seed)
+    scenes, images, maps = [], [], []
+    for _ in range(count):
+        if rng.random() < share:
+            drawing = random_drawing(kind, rng, held_out=False)
+            scene = drawing.scene
+            images.append(np.asarray(render(scene, geometry=drawing.geometry, star_inner=drawing.star_inner)))
+            maps.append(np.asarray(drawing.condition()))
+        else:
+            scene = training_scene(rng)
+            geometry = shape_geometry(scene, rng)
+            images.append(np.asarray(render(scene, geometry=geometry)))
+            maps.append(np.asarray(condition_map(kind, scene, geometry)))
+        scenes.append(scene)
+    as_tensor = lambda arrays: torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+    return scenes, as_tensor(images), {kind: as_tensor(maps)}
+
+
 def uint8_to_unit(batch: torch.Tensor) -> torch.Tensor:
     return batch.float() / 127.5 - 1.0
 
@@ -61,14 +84,19 @@ def encode_pool(vae, images: torch.Tensor, batch: int = 128) -> torch.Tensor:
     return torch.cat(latents) * vae.config.scaling_factor
 
 
-def latent_pool(cache, vae_dir, count: int, seed: int, conditions: tuple[str, ...] = ()) -> dict:
-    """Scenes, their VAE latents and condition maps, rendered and encoded once, then read from `cache`."""
+def latent_pool(cache, vae_dir, count: int, seed: int, conditions: tuple[str, ...] = (),
+                drawings: float = 0.0) -> dict:
+    """Scenes, their VAE latents and condition maps, rendered and encoded once, then read from `cache`.
+    `drawings`: the share drawn as people draw (one condition kind only)."""
     if cache.exists():
         return torch.load(cache, weights_only=False)
     from diffusers import AutoencoderKL
 
-    vae = AutoencoderKL.from_pretrained(vae_dir).eval()
-    scenes, images, maps = render_pool(count, seed=seed, conditions=conditions)
+    vae = AutoencoderKL.from_pretrained(vae_dir, dtype=torch.float32).eval()
+    if drawings:
+        scenes, images, maps = drawing_pool(count, seed, conditions[0], drawings)
+    else:
+        scenes, images, maps = render_pool(count, seed=seed, conditions=conditions)
     pool = {"scenes": scenes, "latents": encode_pool(vae, images), "maps": maps}
     torch.save(pool, cache)
     return pool

@@ -1,12 +1,14 @@
 """Measure the shapes model against its bars with the classical judge.
 
     python -m training.shapes.evaluate --model assets/shapes [--prompts 200] [--adapters 12] [--samplers 48]
-        [--json out.json]
+        [--drawings 24] [--grid-drawings 24] [--json out.json]
 
 Everything runs through the studio's own generation path (PipelineRegistry.generate), as users run it.
 Text-to-image: held-out prompts naming every attribute (Euler a, 20 steps, CFG 7, one seed each), scored per
 attribute. Adapters: rendered conditions of held-out scenes, IoU of the generated shape against the
 condition's shape, once with the scene's own position in the prompt and once with a different one.
+Drawings: held-out maps drawn as people draw them (pipelines/shapes/drawings.py), IoU with the drawn shape,
+the prompt naming the drawn position, then the far one; `--grid-drawings` the same styles at the grid only.
 Samplers: every registry sampler but LCM at its suggested steps (Automatic schedule), shape colour and class
 on held-out prompts. `generate` and `text_accuracy` also take a plain diffusers pipeline (training uses them)."""
 from __future__ import annotations
@@ -97,6 +99,39 @@ def adapter_iou(studio: Studio, kind: str, count: int = 12) -> dict[str, float]:
     return out
 
 
+def far_position(position: str) -> str:
+    """A position far from `position`: the opposite cell of the 3x3 grid (the centre goes to a corner)."""
+    column, row = POSITIONS[position]
+    target = (2 - column, 2 - row) if (column, row) != (1, 1) else (0, 0)
+    return next(name for name, cell in POSITIONS.items() if cell == target)
+
+
+def drawing_iou(studio: Studio, kind: str, count: int = 12, seed: int = 2025, anywhere: bool = True) -> dict[str, float]:
+    """Held-out drawings (pipelines/shapes/drawings.py: other stroke widths, hand jitter and gaps, the
+    sketchpad, any position and size, other Canny thresholds, other depth greys and gradients): IoU of the
+    generated shape with the drawn one, the prompt naming the drawn position, then the far one. `anywhere`
+    False: the same styles, drawn only where the renderer puts shapes (its grid cells and two sizes)."""
+    from pipelines.shapes.drawings import held_out_drawings
+
+    drawings = held_out_drawings(kind, count, seed, anywhere)
+    rng = random.Random(seed)
+    out = {}
+    for label in ("own position", "other position"):
+        prompts = []
+        for drawing in drawings:
+            scene = drawing.scene
+            if label == "other position":
+                scene = Scene(scene.shape, scene.color, scene.background, scene.size, far_position(scene.position))
+            prompts.append(caption(scene, rng))
+        images = studio.images(prompts, [500 + k for k in range(count)], conditions=[d.image for d in drawings],
+                               kind=kind)
+        scores = [iou(read(im).mask, d.mask) for im, d in zip(images, drawings)]
+        out[label] = float(np.mean(scores))
+        for style in dict.fromkeys(d.style for d in drawings):
+            out[f"{label}, {style}"] = float(np.mean([s for s, d in zip(scores, drawings) if d.style == style]))
+    return out
+
+
 def sampler_accuracy(studio: Studio, count: int = 48, seed: int = 99) -> dict[str, dict[str, float]]:
     """Shape colour and class per registry sampler (LCM aside: it needs a distilled model) at its suggested
     steps, on the same prompts and seeds."""
@@ -118,6 +153,9 @@ def main(argv=None):
     parser.add_argument("--model", default="assets/shapes")
     parser.add_argument("--prompts", type=int, default=200)
     parser.add_argument("--adapters", type=int, default=12, help="conditions per adapter kind (0: skip)")
+    parser.add_argument("--drawings", type=int, default=0, help="held-out drawings per adapter kind (0: skip)")
+    parser.add_argument("--grid-drawings", type=int, default=0,
+                        help="held-out drawings per kind at the renderer's grid positions and sizes (0: skip)")
     parser.add_argument("--kinds", default="sketch,edge,depth")
     parser.add_argument("--samplers", type=int, default=0, help="prompts per scheduler (0: skip)")
     parser.add_argument("--json")
@@ -132,6 +170,14 @@ def main(argv=None):
         for kind in args.kinds.split(","):
             report[kind] = adapter_iou(studio, kind, args.adapters)
             print(kind, json.dumps(report[kind]), flush=True)
+    if args.drawings:
+        for kind in args.kinds.split(","):
+            report[f"{kind} drawings"] = drawing_iou(studio, kind, args.drawings)
+            print(f"{kind} drawings", json.dumps(report[f"{kind} drawings"]), flush=True)
+    if args.grid_drawings:
+        for kind in args.kinds.split(","):
+            report[f"{kind} grid drawings"] = drawing_iou(studio, kind, args.grid_drawings, anywhere=False)
+            print(f"{kind} grid drawings", json.dumps(report[f"{kind} grid drawings"]), flush=True)
     if args.samplers:
         report["samplers"] = sampler_accuracy(studio, args.samplers)
         for name, scores in report["samplers"].items():

@@ -4,7 +4,10 @@
         --out runs/shapes/adapters/sketch [--steps 600]
 
 30% of captions name a wrong position, so the adapter learns that the drawn condition wins over the text.
-Timesteps are drawn with a cubic bias towards high noise, where layout is decided (as in the T2I-Adapter paper)."""
+Timesteps are drawn with a cubic bias towards high noise, where layout is decided (as in the T2I-Adapter paper).
+`--drawings 0.75` draws that share of the pool as people draw (pipelines/shapes/drawings.py: other strokes and
+styles, anywhere in the frame, any size), the scene rendered where it is drawn; `--init-from` starts from a
+trained adapter (fine-tuning the committed one: `--init-from assets/shapes/adapters/KIND`)."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +22,18 @@ import torch.nn.functional as F
 from .data import latent_pool, training_captions
 
 
+@torch.no_grad()
+def scale_residuals(adapter, factor: float) -> None:
+    """Make every residual the adapter returns `factor` times larger, exactly: the network is convolutions,
+    ReLUs and average pooling, so scaling the first convolution (weights and bias) and every later bias
+    scales each block's output (ReLU(a x) = a ReLU(x) for a > 0)."""
+    first = adapter.adapter.conv_in
+    first.weight.mul_(factor)
+    for module in adapter.modules():
+        if isinstance(module, torch.nn.Conv2d) and module.bias is not None:
+            module.bias.mul_(factor)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--kind", required=True, choices=("sketch", "edge", "depth"))
@@ -31,11 +46,15 @@ def main(argv=None):
     parser.add_argument("--pool", type=int, default=6000)
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--drawings", type=float, default=0.0, help="share of the pool drawn as people draw")
+    parser.add_argument("--init-from", help="a T2IAdapter folder to start from")
+    parser.add_argument("--init-scale", type=float, default=1.0,
+                        help="start from the --init-from adapter's residuals times this (as if run at this weight)")
     args = parser.parse_args(argv)
 
     from accelerate import Accelerator
     from diffusers import DDPMScheduler, T2IAdapter, UNet2DConditionModel
-    from transformers import CLIPTextModel
+    from transformers import CLIPTextModel, CLIPTokenizer
 
     from .architecture import ADAPTER, SCHEDULER
     from .tokenizer import build_tokenizer
@@ -44,14 +63,19 @@ def main(argv=None):
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
-    tokenizer = build_tokenizer()
-    unet = UNet2DConditionModel.from_pretrained(pathlib.Path(args.model) / "unet").eval().requires_grad_(False)
-    text_encoder = CLIPTextModel.from_pretrained(pathlib.Path(args.model) / "text_encoder").eval().requires_grad_(False)
+    model = pathlib.Path(args.model)
+    # The model folder's own tokenizer when it has one (an exported model), else the grammar's (a run).
+    tokenizer = CLIPTokenizer.from_pretrained(model / "tokenizer") if (model / "tokenizer").exists() else build_tokenizer()
+    f32 = dict(dtype=torch.float32)
+    unet = UNet2DConditionModel.from_pretrained(model / "unet", **f32).eval().requires_grad_(False)
+    text_encoder = CLIPTextModel.from_pretrained(model / "text_encoder", **f32).eval().requires_grad_(False)
     noise_scheduler = DDPMScheduler.from_config(SCHEDULER)
-    pool = latent_pool(out / "pool.pt", args.vae, args.pool, args.seed, conditions=(args.kind,))
+    pool = latent_pool(out / "pool.pt", args.vae, args.pool, args.seed, conditions=(args.kind,), drawings=args.drawings)
     scenes, latents, maps = pool["scenes"], pool["latents"], pool["maps"][args.kind]
 
-    adapter = T2IAdapter(**ADAPTER)
+    adapter = T2IAdapter.from_pretrained(args.init_from, **f32) if args.init_from else T2IAdapter(**ADAPTER)
+    if args.init_scale != 1.0:
+        scale_residuals(adapter, args.init_scale)
     optimizer = torch.optim.AdamW(adapter.parameters(), lr=args.lr, weight_decay=1e-2)
     start, state_file = 0, out / "train_state.pt"
     if state_file.exists():
