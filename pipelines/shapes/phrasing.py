@@ -137,3 +137,84 @@ def phrasing_prompts(count: int, templates=HELD_OUT_TEMPLATES, seed: int = 4321)
     held_out = [s for s in all_scenes() if is_held_out(s)]
     return [(scene, describe(scene, templates[k % len(templates)], rng))
             for k, scene in enumerate(rng.sample(held_out, count))]
+
+
+# Training also composes new frames from the training templates' own pieces, in random orders, and keeps only
+# texts no held-out template can say: the held-out frames stay unseen, the pieces' order is learned, not the
+# eighteen frames.
+_NOUN_PART = {"s": ("{size}", "that is {size}"),
+              "c": ("{colored} {color}", "in {color}", "whose {colour} is {color}", "{color}", "{color}-{colored}")}
+_PLACE_PART = ("{prep} the {pos}", "{pos}")
+_BACKGROUND_PART = ("{bgprep} {a} {bg} background", "{bg} background", "against {bg}", "on {bg}", "background {bg}")
+_LEADS = ("", "", "", "draw ", "a picture of ", "there is ")
+
+
+def composed_template(rng: random.Random) -> str:
+    """A frame in the training templates' pieces and words: the shape with some adjectives before it, the rest
+    (size, colour, place, background) after it or before it, in a random order, with commas or "and"."""
+    before = [k for k in ("s", "c") if rng.random() < 0.6]
+    rng.shuffle(before)
+    adjectives = "".join(f"[{k}:{{{'size' if k == 's' else 'color'}}} ]" for k in before)
+    parts = [(k, rng.choice(_NOUN_PART[k])) for k in ("s", "c") if k not in before]
+    parts += [("p", rng.choice(_PLACE_PART)), ("b", rng.choice(_BACKGROUND_PART))]
+    rng.shuffle(parts)
+    lead = [parts.pop(0) for _ in range(rng.choice((0, 0, 1, 1, 2))) if parts and parts[0][0] in "pb"]
+    bare = [part for part in parts if part == ("c", "{color}")]  # a bare colour word only right after the shape
+    parts = bare + [part for part in parts if part not in bare]
+    joint = lambda: rng.choice((", ", " ", " and ")) if rng.random() < 0.8 else ", "  # noqa: E731
+    text = "".join(f"[{k}:{piece}{rng.choice((', ', ' ', ': '))}]" for k, piece in lead)
+    text += ("" if lead else rng.choice(_LEADS)) + "{a} " + adjectives + "{shape}"
+    return text + "".join(f"[{k}:{joint() if k in 'sc' or rng.random() < 0.7 else ' '}{piece}]" for k, piece in parts)
+
+
+_PLACES = "top|bottom|upper|lower|left|right|center|centre|middle|side|corner"
+
+
+def template_pattern(template: str) -> re.Pattern:
+    """Every text `template` can say through `describe` (lower case, commas, colons and a full stop left out),
+    as a regex."""
+    colours = "|".join(w for value in ("red", "orange", "yellow", "green", "blue", "purple", "white", "black",
+                                       "gray") for w in WORDS.get(value, (value,)))
+    word = {"shape": "circle|square|triangle|star|shape", "color": colours, "bg": colours,
+            "size": "|".join(WORDS["small"] + WORDS["large"]), "pos": f"(?:{_PLACES})(?:[ -](?:{_PLACES}))*",
+            "prep": "in|at|on", "bgprep": "on|over|against|with", "colored": "coloured|colored",
+            "colour": "colour|color"}
+    out = ""
+    for match in re.finditer(r"\[[scpb]:([^\]]*)\]|\{(\w+)\}|([^\[{]+)", template):
+        if match.group(1) is not None:
+            out += "(?:" + template_pattern(match.group(1)).pattern.removeprefix("^").removesuffix("$") + ")?"
+        elif match.group(2) == "a":
+            out += r"(?:(?:a|an|the) )?"
+        elif match.group(2):
+            out += f"(?:{word[match.group(2)]})"
+        else:
+            out += re.escape(re.sub(r" *[,:.]", "", match.group(3)))
+    return re.compile("^" + re.sub(r"(\\ )+", " *", out) + "$")
+
+
+_HELD_OUT_PATTERNS: list[re.Pattern] = []
+
+
+def said_by(text: str, templates) -> bool:
+    """Whether one of `templates` can say `text` (capitals, commas, colons and a full stop aside)."""
+    bare = re.sub(r" *[,:]", "", text.lower().rstrip("."))
+    if templates is HELD_OUT_TEMPLATES:
+        if not _HELD_OUT_PATTERNS:
+            _HELD_OUT_PATTERNS.extend(template_pattern(t) for t in HELD_OUT_TEMPLATES)
+        patterns = _HELD_OUT_PATTERNS
+    else:
+        patterns = [template_pattern(t) for t in templates]
+    return any(p.match(bare) for p in patterns)
+
+
+def training_description(scene: Scene, rng: random.Random, keep: frozenset[str] | None = None,
+                         composed: float = 0.5) -> str:
+    """A description to train on: through a training template, or (a `composed` share) a composed frame,
+    drawn again while a held-out template could say it (held-out prompts name every attribute; texts saying
+    fewer may coincide with any template's, as "a red circle" does)."""
+    full = keep is None or len(keep) == len(ATTRIBUTES)
+    while True:
+        template = composed_template(rng) if rng.random() < composed else rng.choice(TRAINING_TEMPLATES)
+        text = describe(scene, template, rng, keep)
+        if not (full and said_by(text, HELD_OUT_TEMPLATES)):
+            return text

@@ -28,7 +28,7 @@ import time
 
 import torch
 
-from pipelines.shapes.phrasing import HELD_OUT_TEMPLATES, TRAINING_TEMPLATES, describe, random_description
+from pipelines.shapes.phrasing import HELD_OUT_TEMPLATES, TRAINING_TEMPLATES, describe, training_description
 from pipelines.shapes.world import ATTRIBUTES, SHAPES, all_scenes, caption, is_held_out, random_keep, training_scene
 
 _PLACE = {"center": "in the center", "left": "on the left", "right": "on the right", "top": "at the top",
@@ -55,7 +55,7 @@ def other_text(rng: random.Random) -> str:
                        f"a photo of {word}", "a sks shape", "a shape", "shape"))
 
 
-def batch(scenes, rng: random.Random, templates=TRAINING_TEMPLATES, p_grammar=0.3, p_empty=0.05, p_other=0.05):
+def batch(scenes, rng: random.Random, composed=0.5, p_grammar=0.3, p_empty=0.05, p_other=0.05):
     """(student texts, teacher texts): a description and a grammar caption of the same scene and attributes;
     or the same text for both (grammar captions, the empty prompt, other text)."""
     student, teacher = [], []
@@ -71,7 +71,7 @@ def batch(scenes, rng: random.Random, templates=TRAINING_TEMPLATES, p_grammar=0.
             text = caption(scene, rng, keep)
             pair = (text, text)
         else:
-            pair = (describe(scene, rng.choice(templates), rng, keep), canonical(scene, keep))
+            pair = (training_description(scene, rng, keep, composed), canonical(scene, keep))
         student.append(pair[0])
         teacher.append(pair[1])
     return student, teacher
@@ -124,14 +124,27 @@ def after_end(ids: torch.Tensor, eos_id: int) -> torch.Tensor:
 
 
 def install(run: pathlib.Path, model: pathlib.Path):
-    """The student (fp16, as the rest of the bundled model) and its tokenizer into the model folder `model`."""
+    """The student (fp16, as the rest of the bundled model) and the phrasing tokenizer into the model folder
+    `model`. Its token vectors are laid out by token for `build_phrasing_tokenizer`, so the ids of any text
+    the grammar's tokenizer could read are the same in both (a trainer that reads the grammar's tokenizer
+    still gets the grammar's answers)."""
     from transformers import CLIPTextModel, CLIPTokenizer
 
     from .export import save_tokenizer
+    from .tokenizer import build_phrasing_tokenizer
 
     student = CLIPTextModel.from_pretrained(run / "text_encoder", dtype=torch.float32)
+    trained = CLIPTokenizer.from_pretrained(run / "tokenizer").get_vocab()
+    tokenizer = build_phrasing_tokenizer()
+    if set(trained) != set(tokenizer.get_vocab()):
+        raise SystemExit(f"{run}: its tokenizer is not build_phrasing_tokenizer()'s vocabulary")
+    vectors = student.get_input_embeddings().weight.data
+    order = [trained[token] for token, _ in sorted(tokenizer.get_vocab().items(), key=lambda item: item[1])]
+    vectors.copy_(vectors[order].clone())
+    student.config.bos_token_id, student.config.eos_token_id = tokenizer.bos_token_id, tokenizer.eos_token_id
+    student.config.pad_token_id = tokenizer.pad_token_id
     student.to(torch.float16).save_pretrained(model / "text_encoder", safe_serialization=True)
-    save_tokenizer(CLIPTokenizer.from_pretrained(run / "tokenizer"), model / "tokenizer")
+    save_tokenizer(tokenizer, model / "tokenizer")
 
 
 def main(argv=None):
@@ -145,6 +158,8 @@ def main(argv=None):
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--early-weight", type=float, default=0.25)
+    parser.add_argument("--composed", type=float, default=0.5,
+                        help="share of training descriptions in composed frames (phrasing.composed_template)")
     parser.add_argument("--layers", type=int, default=None, help="student layers (default: the teacher's)")
     parser.add_argument("--checkpoint-every", type=int, default=250)
     parser.add_argument("--seed", type=int, default=17)
@@ -208,7 +223,8 @@ def main(argv=None):
     for step in range(start, args.steps):
         for group in optimizer.param_groups:
             group["lr"] = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / args.steps))
-        student_texts, teacher_texts = batch([training_scene(rng) for _ in range(args.batch_size)], rng)
+        student_texts, teacher_texts = batch([training_scene(rng) for _ in range(args.batch_size)], rng,
+                                             args.composed)
         loss, _, _ = loss_of(student_texts, teacher_texts, args.early_weight)
         optimizer.zero_grad(set_to_none=True)
         accelerator.backward(loss)

@@ -48,7 +48,8 @@ def _merge(symbols: tuple[str, ...], pair: tuple[str, str]) -> tuple[str, ...]:
 def learn_bpe(texts: list[str], max_merges: int = 400,
               initial: list[tuple[str, str]] = ()) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """CLIP's vocabulary and merges learned from `texts`; `initial` merges come first, unchanged (so a word
-    the old merges covered splits as before) and learning continues from them up to `max_merges` in all."""
+    the old merges covered splits as before) and learning continues from them up to `max_merges` in all; their
+    tokens keep their ids."""
     words = collections.Counter(w for t in texts for w in _WORD.findall(t.lower()))
     splits = {w: tuple(w[:-1]) + (w[-1] + "</w>",) for w in words}
     merges: list[tuple[str, str]] = list(initial)
@@ -65,8 +66,11 @@ def learn_bpe(texts: list[str], max_merges: int = 400,
         merges.append(best)
         splits = {word: _merge(symbols, best) for word, symbols in splits.items()}
     alphabet = _bytes_to_unicode()
-    tokens = alphabet + [c + "</w>" for c in alphabet] + ["".join(m) for m in merges]
-    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    # The special tokens follow the `initial` merges (all merges when none): a tokenizer extended this way
+    # gives every text the old one could say the same ids, start and end of text included.
+    first = len(initial) or len(merges)
+    tokens = alphabet + [c + "</w>" for c in alphabet] + ["".join(m) for m in merges[:first]]
+    tokens += ["<|startoftext|>", "<|endoftext|>"] + ["".join(m) for m in merges[first:]]
     vocab = {}
     for token in tokens:
         vocab.setdefault(token, len(vocab))
@@ -92,7 +96,7 @@ def phrasing_corpus(count: int = 20000, seed: int = 1) -> list[str]:
 
 def build_phrasing_tokenizer(max_length: int = 77):
     """The grammar's merges, then more learned from the training templates' descriptions: synonyms,
-    spellings and small words become whole tokens. Words the grammar had split as before."""
+    spellings and small words become whole tokens. Text the grammar's tokenizer read has the same ids here."""
     from transformers import CLIPTokenizer
 
     _, grammar_merges = learn_bpe(caption_corpus())
