@@ -41,12 +41,14 @@ def test_a_short_run_saves_an_encoder_the_pipeline_loads(tmp_path):
     from transformers import CLIPTextModel
 
     from pipelines.catalog import SHAPES_DIR
+    from training.shapes.tokenizer import build_tokenizer
     from training.shapes.train_text import main
 
     main(["--out", str(tmp_path / "text_encoder"), "--steps", "3", "--batch-size", "8"])
     trained = CLIPTextModel.from_pretrained(tmp_path / "text_encoder")
     bundled = CLIPTextModel.from_pretrained(SHAPES_DIR / "text_encoder")
     assert trained.config.to_dict()["hidden_size"] == bundled.config.hidden_size
-    assert trained.config.vocab_size == bundled.config.vocab_size
+    # the grammar's vocabulary; a bundled stage-8 student (training/README.md) reads it with the same ids, and more
+    assert trained.config.vocab_size == len(build_tokenizer()) <= bundled.config.vocab_size
     accuracy = json.loads((tmp_path / "text_encoder" / "accuracy.json").read_text())
     assert set(accuracy) == set(ATTRIBUTES) and all(0 <= v <= 1 for v in accuracy.values())

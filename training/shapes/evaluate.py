@@ -1,7 +1,7 @@
 """Measure the shapes model against its bars with the classical judge.
 
     python -m training.shapes.evaluate --model assets/shapes [--prompts 200] [--adapters 12] [--samplers 48]
-        [--drawings 24] [--grid-drawings 24] [--json out.json]
+        [--drawings 24] [--grid-drawings 24] [--phrasings 108] [--json out.json]
 
 Everything runs through the studio's own generation path (PipelineRegistry.generate), as users run it.
 Text-to-image: held-out prompts naming every attribute (Euler a, 20 steps, CFG 7, one seed each), scored per
@@ -10,7 +10,10 @@ condition's shape, once with the scene's own position in the prompt and once wit
 Drawings: held-out maps drawn as people draw them (pipelines/shapes/drawings.py), IoU with the drawn shape,
 the prompt naming the drawn position, then the far one; `--grid-drawings` the same styles at the grid only.
 Samplers: every registry sampler but LCM at its suggested steps (Automatic schedule), shape colour and class
-on held-out prompts. `generate` and `text_accuracy` also take a plain diffusers pipeline (training uses them)."""
+on held-out prompts. Phrasings: held-out scenes described in words outside the caption grammar
+(pipelines/shapes/phrasing.py), through the training templates, then through the held-out templates (never
+trained on), scored per attribute as text-to-image is. `generate` and `text_accuracy` also take a plain
+diffusers pipeline (training uses them)."""
 from __future__ import annotations
 
 import argparse
@@ -74,6 +77,18 @@ def text_accuracy(pipe, count: int = 200, seed: int = 0) -> dict[str, float]:
     cases = evaluation_prompts(count)
     images = generate(pipe, [c for _, c in cases], [seed + k for k in range(count)])
     return agreement([s for s, _ in cases], [read(image) for image in images])
+
+
+def phrasing_accuracy(pipe, count: int = 108, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Per attribute, on `count` held-out scenes described through the training and the held-out templates."""
+    from pipelines.shapes.phrasing import HELD_OUT_TEMPLATES, TRAINING_TEMPLATES, phrasing_prompts
+
+    out = {}
+    for label, templates in (("training templates", TRAINING_TEMPLATES), ("held-out templates", HELD_OUT_TEMPLATES)):
+        cases = phrasing_prompts(count, templates)
+        images = generate(pipe, [c for _, c in cases], [seed + k for k in range(count)])
+        out[label] = agreement([s for s, _ in cases], [read(image) for image in images])
+    return out
 
 
 def adapter_cases(kind: str, count: int, seed: int = 7):
@@ -158,6 +173,8 @@ def main(argv=None):
                         help="held-out drawings per kind at the renderer's grid positions and sizes (0: skip)")
     parser.add_argument("--kinds", default="sketch,edge,depth")
     parser.add_argument("--samplers", type=int, default=0, help="prompts per scheduler (0: skip)")
+    parser.add_argument("--phrasings", type=int, default=0,
+                        help="held-out scenes per template set, in words outside the grammar (0: skip)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
@@ -166,6 +183,10 @@ def main(argv=None):
     if args.prompts:
         report["text"] = text_accuracy(studio, args.prompts)
         print("text-to-image", json.dumps(report["text"]), flush=True)
+    if args.phrasings:
+        report["phrasings"] = phrasing_accuracy(studio, args.phrasings)
+        for label, scores in report["phrasings"].items():
+            print(label, json.dumps(scores), flush=True)
     if args.adapters:
         for kind in args.kinds.split(","):
             report[kind] = adapter_iou(studio, kind, args.adapters)
