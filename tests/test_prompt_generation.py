@@ -11,7 +11,7 @@ from pipelines.shapes.judge import read
 from pipelines.shapes.world import COLORS
 
 SCENE = "a large red circle in the center on a white background"
-WEIGHT_SEEDS = 400  # 12 images from here; "red" competes with "blue" in this prompt, so a weight shows
+WEIGHT_SEEDS = 400  # 12 images from here; "red" competes with "blue" for the shape's colour, so a weight shows
 LONG_PROMPT = ", ".join(["a large red circle in the center on a white background"] * 11) + ", (white background:1.2)"
 
 
@@ -80,8 +80,11 @@ def twelve(registry, prompt):
 
 
 def test_a_heavier_red_moves_the_judged_colour_toward_red(studio):
-    neutral_count, neutral_distance = redness(twelve(studio, "a circle, blue, red"))
-    heavy_count, heavy_distance = redness(twelve(studio, "a circle, blue, (red:1.6)"))
+    """Two bare colours after the shape: the first names the shape, a last one may name the background (as in
+    "a circle, blue, red background"), so the first is the one the weight can push. Red with blue is never a
+    text the text encoder was taught (training/shapes/distill_text.py, contradicting_text)."""
+    neutral_count, neutral_distance = redness(twelve(studio, "a circle, red, blue"))
+    heavy_count, heavy_distance = redness(twelve(studio, "a circle, (red:1.6), blue"))
     assert heavy_count > neutral_count and heavy_distance < neutral_distance - 5, \
         (neutral_count, neutral_distance, heavy_count, heavy_distance)
 

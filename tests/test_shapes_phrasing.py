@@ -120,6 +120,36 @@ def test_distillation_pairs_descriptions_with_the_canonical_caption_and_keeps_th
     assert canonical(scene, frozenset({"color"})) == f"a {scene.color} shape"
 
 
+def test_value_words_are_taught_the_grammar_words_state_for_the_same_value(tokenizers):
+    from training.shapes.distill_text import word_targets
+
+    _, phrasing = tokenizers
+    mine = phrasing.tokenize("Grey background with a huge violet star in the upper-left corner")
+    theirs = phrasing.tokenize("a large purple star in the top left on a gray background")
+    pairs = {m: theirs[i] for m, i in zip(mine, word_targets(mine, theirs)) if i is not None}
+    assert pairs == {"grey</w>": "gray</w>", "background</w>": "background</w>", "huge</w>": "large</w>",
+                     "violet</w>": "purple</w>", "star</w>": "star</w>", "upper</w>": "top</w>",
+                     "left</w>": "left</w>"}  # "with", "a", "in", "the", "-", "corner": no value, no target
+    colours = word_targets(phrasing.tokenize("blue background, a red circle"),
+                           phrasing.tokenize("a red circle on a blue background"))
+    assert colours[:2] == [5, 6] and colours[4:] == [1, 2]  # each colour finds its own, whatever the order
+
+
+def test_contradicting_colours_are_the_grammars_words_never_a_description_and_never_red_with_blue(tokenizers):
+    from training.shapes.distill_text import contradicting_text
+
+    grammar, phrasing = tokenizers
+    rng = random.Random(4)
+    for _ in range(500):
+        text = contradicting_text(rng)
+        shape_part, _, background = text.partition(" on a ")
+        colours = set(re.findall(r"[a-z]+", shape_part)) & set(COLORS)
+        assert len(colours) == 2 and colours != {"red", "blue"}, text  # the weight test's pair is held out
+        assert not background or background.split()[0] in set(COLORS) - colours, text
+        assert grammar(text).input_ids == phrasing(text).input_ids, text  # the teacher reads it as it is
+        assert not said_by(text, TRAINING_TEMPLATES + HELD_OUT_TEMPLATES), text
+
+
 def test_a_short_distillation_run_saves_a_student_the_studio_loads(tmp_path):
     import torch
     from transformers import CLIPTextModel
