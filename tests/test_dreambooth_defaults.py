@@ -60,6 +60,27 @@ def test_the_bundled_model_has_its_own_and_a_given_setting_wins():
         blank().validate()
 
 
+def test_the_bundled_models_prior_also_keeps_ordinary_prompts_of_training_scenes_only():
+    """Toward the base model's own predictions, the class images are trained with the class prompt and with
+    ordinary captions too (pipelines/dreambooth/train.py, _ordinary_prompts), never the evaluation's scenes."""
+    from pipelines.dreambooth.train import _ordinary_prompts
+    from pipelines.shapes.world import all_scenes, caption, is_held_out
+
+    prompts = _ordinary_prompts(blank().for_family("shapes"), "shapes")
+    assert len(set(prompts)) >= 150 and prompts == _ordinary_prompts(blank().for_family("shapes"), "shapes")
+    words = {w for p in prompts for w in p.split()}
+    assert {"red", "blue", "left", "large", "background"} <= words
+    import random
+
+    rng = random.Random(1)
+    held_out = {caption(scene, rng) for scene in all_scenes() if is_held_out(scene) for _ in range(3)}
+    assert not held_out & set(prompts)
+    assert _ordinary_prompts(blank(prior_target="images").for_family("shapes"), "shapes") == ()
+    assert _ordinary_prompts(blank(prior_preservation=False).for_family("shapes"), "shapes") == ()
+    assert _ordinary_prompts(blank(prior_preservation=True, class_prompt="a dog", prior_target="model")
+                             .for_family("sd1"), "sd1") == ()  # the SD families have no prompts of their own
+
+
 def test_the_cli_help_names_each_familys_defaults(capsys):
     from studio.cli import build_parser, main
 

@@ -53,7 +53,8 @@ def test_text_to_image_meets_every_attribute_bar_in_held_out_phrasings(quality_r
 def _schedulers():
     from pipelines import scheduler_names
 
-    return [name for name in scheduler_names() if name != "LCM"]  # LCM needs a distilled model
+    # LCM needs a distilled model; Euler a at its 20 steps is the bar test above, on stricter bars
+    return [name for name in scheduler_names() if name not in ("LCM", "Euler a")]
 
 
 @pytest.mark.parametrize("scheduler", _schedulers())

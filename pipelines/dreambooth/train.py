@@ -125,6 +125,8 @@ def train_dreambooth(config: TrainConfig, components: dict, *, family: str,
     pooled = get_family(family).pooled_text
     instance_text = _encode_prompt(pipeline, config.instance_prompt, config.resolution, device, pooled)
     class_text = _encode_prompt(pipeline, config.class_prompt, config.resolution, device, pooled) if prior else None
+    prior_texts = [class_text] + [_encode_prompt(pipeline, text, config.resolution, device, pooled)
+                                  for text in _ordinary_prompts(config, family)]
 
     unet = components["unet"]
     unet.train()
@@ -186,6 +188,11 @@ def train_dreambooth(config: TrainConfig, components: dict, *, family: str,
             target = noise_scheduler.get_velocity(latents, noise, timesteps) if v_prediction else noise
             hidden = text.hidden.expand(config.batch_size, -1, -1)
             added = ({k: v.expand(config.batch_size, -1) for k, v in text.added.items()} if text.added else None)
+            if text is class_text and len(prior_texts) > 1:  # each class image with a prompt of its own
+                picks = torch.randint(len(prior_texts), (config.batch_size,), generator=generator).tolist()
+                hidden = torch.cat([prior_texts[k].hidden for k in picks])
+                added = ({key: torch.cat([prior_texts[k].added[key] for k in picks]) for key in text.added}
+                         if text.added else None)
             if text is class_text and base_prediction is not None:
                 target = base_prediction(noisy, timesteps, hidden, added)
             with accelerator.autocast():
@@ -204,6 +211,19 @@ def train_dreambooth(config: TrainConfig, components: dict, *, family: str,
     result = _finish(config, accelerator, accelerator.unwrap_model(unet), components, family, sidecar, loss_value)
     accelerator.end_training()
     return result
+
+
+def _ordinary_prompts(config: TrainConfig, family: str) -> tuple[str, ...]:
+    """Prompts besides the class prompt whose answers the prior keeps: the family's
+    (DreamBoothDefaults.prior_prompts), when the prior is trained toward the base model's own predictions, which
+    need no images drawn for them. The class prompt alone keeps "a shape"; a LoRA still moves what the colour and
+    position words draw unless their answers are kept too."""
+    from pipelines.families import get_family
+
+    make = get_family(family).dreambooth.prior_prompts
+    if not config.prior_preservation or config.prior_target != "model" or make is None:
+        return ()
+    return tuple(make())
 
 
 def _base_predictor(unet, config: TrainConfig):
