@@ -61,5 +61,5 @@ def _schedulers():
 def test_every_scheduler_keeps_colour_and_class(quality_registry, scheduler):
     from pipelines import suggested_steps
 
-    scores = accuracy(quality_registry, evaluation_prompts(48, seed=99), scheduler, suggested_steps(scheduler))
+    scores = accuracy(quality_registry, evaluation_prompts(40, seed=99), scheduler, suggested_steps(scheduler))
     assert scores["color"] >= 0.85 and scores["shape"] >= 0.80, scores
