@@ -281,26 +281,26 @@ def main(argv=None):
         error = ((hidden - target) ** 2).mean(-1)
         return (error * weight).sum() / weight.sum(), error, ids
 
+    def held_out_pairs(templates, count, seed):
+        """Descriptions of held-out scenes, every attribute said, and their grammar captions."""
+        rng = random.Random(seed)
+        scenes = [rng.choice(held_out_scenes) for _ in range(count)]
+        return [describe(s, rng.choice(templates), rng) for s in scenes], [canonical(s) for s in scenes]
+
     @torch.no_grad()
     def check(templates, count=256) -> float:
-        """Mean squared error after the end of text, descriptions of held-out scenes, every attribute said."""
-        rng = random.Random(99)
-        scenes = [rng.choice(held_out_scenes) for _ in range(count)]
-        student_texts = [describe(s, rng.choice(templates), rng) for s in scenes]
-        teacher_texts = [canonical(s) for s in scenes]
+        """Mean squared error after the end of text, on `held_out_pairs`."""
+        student_texts, teacher_texts = held_out_pairs(templates, count, seed=99)
         _, error, ids = loss_of(student_texts, teacher_texts, 0.0, 1.0)
         return float(error[after_end(ids, tokenizer.eos_token_id)].mean())
 
     @torch.no_grad()
     def check_words(templates, count=256) -> float:
         """Mean squared error of the value words' states against the caption's, as `check`."""
-        rng = random.Random(98)
-        scenes = [rng.choice(held_out_scenes) for _ in range(count)]
-        student_texts = [describe(s, rng.choice(templates), rng) for s in scenes]
-        teacher_texts = [canonical(s) for s in scenes]
+        student_texts, teacher_texts = held_out_pairs(templates, count, seed=98)
         _, error, ids = loss_of(student_texts, teacher_texts, 0.0, 1.0)
         errors = []
-        for row, (mine, theirs) in enumerate(zip(student_texts, teacher_texts)):
+        for row, theirs in enumerate(teacher_texts):
             tokens = tokenizer.convert_ids_to_tokens(ids[row].tolist())
             end = tokens.index(tokenizer.eos_token)
             teacher_tokens = teacher_tokenizer.tokenize(theirs)
