@@ -4,6 +4,8 @@ import random
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 from pipelines.shapes.judge import iou, read
 from pipelines.shapes.render import condition_map, render, shape_geometry, shape_mask
@@ -86,3 +88,32 @@ def test_full_captions_name_every_attribute():
         text = caption(scene, rng)
         for word in ("triangle", "purple", "white", "large", "bottom left"):
             assert word in text
+
+
+def test_scenes_placed_anywhere_are_read_back_as_their_words_and_never_held_out():
+    """The UNet's training pool for drawings (train_unet --anywhere): the judge, which reads positions and
+    sizes as regions and ranges, must read each such render as the scene its caption will say."""
+    from pipelines.shapes.drawings import WIDTH_RANGE, anywhere_scene
+
+    rng = random.Random(21)
+    placed = [anywhere_scene(rng) for _ in range(150)]
+    assert not any(is_held_out(scene) for scene, _ in placed)
+    for attribute in ATTRIBUTES:
+        correct = [read(render(scene, geometry=geometry)).matches(scene, attribute) for scene, geometry in placed]
+        assert np.mean(correct) >= 0.98, attribute
+    widths = np.array([geometry[2] / 128 for _, geometry in placed])
+    assert widths.min() < 0.25 and widths.max() > 0.65  # not the renderer's two sizes (0.30, 0.55)
+    assert len({scene.position for scene, _ in placed}) == 9
+
+
+def test_render_pool_anywhere_is_opt_in():
+    """The committed recipe's pools are unchanged without --anywhere; with it, shapes leave the grid's sizes."""
+    from training.shapes.data import render_pool
+
+    plain = render_pool(30, seed=4)
+    assert render_pool(30, seed=4, anywhere=0.0)[0] == plain[0]
+    assert torch.equal(render_pool(30, seed=4, anywhere=0.0)[1], plain[1])
+    scenes, images, _ = render_pool(30, seed=4, anywhere=1.0)
+    extents = [read(Image.fromarray(image.permute(1, 2, 0).numpy())).mask.any(axis=0).sum() / 128
+               for image in images]
+    assert sum(not (0.26 <= e <= 0.34 or 0.48 <= e <= 0.62) for e in extents) >= 10

@@ -67,14 +67,15 @@ def free_geometry(rng: random.Random) -> tuple[float, float, float]:
     return rng.uniform(low, high), rng.uniform(low, high), width
 
 
-def _scene_words(shape: str, rng: random.Random, held_out: bool | None, anywhere: bool = True):
+def _scene_words(shape: str, rng: random.Random, held_out: bool | None, anywhere: bool = True,
+                 vary_star: bool = True):
     """Colours, a geometry (free, or with `anywhere` False the renderer's grid cells and two sizes) and the
-    scene that describes them (held out of training or not)."""
+    scene that describes them (held out of training or not); stars of any inner radius with `vary_star`."""
     from .judge import box_words
 
     while True:
         color, background = rng.sample(sorted(COLORS), 2)
-        star_inner = rng.uniform(*STAR_INNER_RANGE) if shape == "star" else STAR_INNER
+        star_inner = rng.uniform(*STAR_INNER_RANGE) if shape == "star" and vary_star else STAR_INNER
         if anywhere:
             geometry = free_geometry(rng)
         else:
@@ -88,6 +89,14 @@ def _scene_words(shape: str, rng: random.Random, held_out: bool | None, anywhere
         scene = Scene(shape, color, background, size, position)
         if held_out is None or is_held_out(scene) == held_out:
             return scene, geometry, star_inner, mask
+
+
+def anywhere_scene(rng: random.Random, held_out: bool | None = False) -> tuple[Scene, tuple[float, float, float]]:
+    """A scene rendered in the renderer's own style but placed anywhere at any width (WIDTH_RANGE), and its
+    geometry: its words are the regions and ranges its box falls in, as the judge reads them. The UNet learns
+    from these that "top left" is a region and "small" a range, not one grid cell and one width."""
+    scene, geometry, _, _ = _scene_words(rng.choice(SHAPES), rng, held_out, anywhere=True, vary_star=False)
+    return scene, geometry
 
 
 def _wobble(points: list[tuple[float, float]], amplitude: float, rng: random.Random) -> list[tuple[float, float]]:

@@ -90,6 +90,9 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--ema", type=float, default=0.995)
     parser.add_argument("--pool", type=int, default=24000)
+    parser.add_argument("--anywhere", type=float, default=0.0,
+                        help="share of the pool's scenes placed anywhere at any width (issue 17: drawings); "
+                             "0, the grid and two sizes, made the committed weights")
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args(argv)
@@ -115,7 +118,7 @@ def main(argv=None):
         text_encoder.save_pretrained(out / "text_encoder")
     noise_scheduler = DDPMScheduler.from_config(SCHEDULER)
 
-    pool = latent_pool(out / "latents.pt", args.vae, args.pool, args.seed)
+    pool = latent_pool(out / "latents.pt", args.vae, args.pool, args.seed, anywhere=args.anywhere)
     scenes, latents = pool["scenes"], pool["latents"]
     optimizer = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=1e-2)
     ema = copy.deepcopy(student).eval().requires_grad_(False)

@@ -15,14 +15,21 @@ def to_tensor(image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)
 
 
-def render_pool(count: int, seed: int, conditions: tuple[str, ...] = (), with_centres: bool = False):
+def render_pool(count: int, seed: int, conditions: tuple[str, ...] = (), with_centres: bool = False,
+                anywhere: float = 0.0):
     """`count` random scenes, their images and (optionally) condition maps as uint8 tensors, and with
-    `with_centres` the shapes' centres (x, y) in pixels."""
+    `with_centres` the shapes' centres (x, y) in pixels. An `anywhere` share of the scenes is placed anywhere
+    at any width (drawings.anywhere_scene) instead of on the grid in two sizes."""
+    from pipelines.shapes.drawings import anywhere_scene
+
     rng = random.Random(seed)
     scenes, geometries, images, maps = [], [], [], {k: [] for k in conditions}
     for _ in range(count):
-        scene = training_scene(rng)
-        geometry = shape_geometry(scene, rng)
+        if anywhere and rng.random() < anywhere:
+            scene, geometry = anywhere_scene(rng, held_out=False)
+        else:
+            scene = training_scene(rng)
+            geometry = shape_geometry(scene, rng)
         scenes.append(scene)
         geometries.append(geometry)
         images.append(np.asarray(render(scene, geometry=geometry)))
@@ -85,9 +92,10 @@ def encode_pool(vae, images: torch.Tensor, batch: int = 128) -> torch.Tensor:
 
 
 def latent_pool(cache, vae_dir, count: int, seed: int, conditions: tuple[str, ...] = (),
-                drawings: float = 0.0) -> dict:
+                drawings: float = 0.0, anywhere: float = 0.0) -> dict:
     """Scenes, their VAE latents and condition maps, rendered and encoded once, then read from `cache`.
-    `drawings`: the share drawn as people draw (one condition kind only)."""
+    `drawings`: the share drawn as people draw (one condition kind only); `anywhere`: the share of scenes
+    placed anywhere at any width (render_pool)."""
     if cache.exists():
         return torch.load(cache, weights_only=False)
     from diffusers import AutoencoderKL
@@ -96,7 +104,7 @@ def latent_pool(cache, vae_dir, count: int, seed: int, conditions: tuple[str, ..
     if drawings:
         scenes, images, maps = drawing_pool(count, seed, conditions[0], drawings)
     else:
-        scenes, images, maps = render_pool(count, seed=seed, conditions=conditions)
+        scenes, images, maps = render_pool(count, seed=seed, conditions=conditions, anywhere=anywhere)
     pool = {"scenes": scenes, "latents": encode_pool(vae, images), "maps": maps}
     torch.save(pool, cache)
     return pool

@@ -43,6 +43,9 @@ def main(argv=None):
                         help="share of timesteps drawn near the top of the schedule, where the prompt alone "
                              "decides the picture")
     parser.add_argument("--pool", type=int, default=24000)
+    parser.add_argument("--anywhere", type=float, default=0.0,
+                        help="share of the pool's scenes placed anywhere at any width (issue 17: drawings); "
+                             "0, the grid and two sizes, made the committed weights")
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--init-from", help="a model folder (e.g. assets/shapes) whose unet/ and text_encoder/ "
@@ -72,7 +75,7 @@ def main(argv=None):
     text_encoder.requires_grad_(not args.text_encoder)
     noise_scheduler = DDPMScheduler.from_config(SCHEDULER)
 
-    pool = latent_pool(out / "latents.pt", args.vae, args.pool, args.seed)
+    pool = latent_pool(out / "latents.pt", args.vae, args.pool, args.seed, anywhere=args.anywhere)
     scenes, latents = pool["scenes"], pool["latents"]
     accelerator.print(f"latents {tuple(latents.shape)} std {latents.std():.3f}")
 
