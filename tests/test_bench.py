@@ -55,3 +55,21 @@ def test_random_weights_keep_activations_tame():
     with torch.inference_mode():
         out = unet(torch.randn(2, 4, 16, 16), 500, torch.randn(2, 77, 32)).sample
     assert torch.isfinite(out).all() and 0.01 < out.std() < 100
+
+
+def test_unet_ops_accounts_a_step_by_kind_of_operation():
+    from diffusers import UNet2DConditionModel
+
+    from bench.unet_ops import kind_of, step_profile
+    from tests.tiny_models import unet_config
+
+    assert kind_of("aten::_scaled_dot_product_flash_attention_for_cpu") == "attention"
+    assert kind_of("aten::mkldnn_convolution") == "convolution" and kind_of("aten::addmm") == "linear"
+    assert kind_of("aten::silu") == "other"
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(**unet_config("sd1")).eval()
+    sample = torch.randn(2, unet.config.in_channels, 16, 16)
+    context = torch.randn(2, 77, unet.config.cross_attention_dim)
+    seconds = step_profile(unet, sample, torch.tensor(10), context)
+    assert set(seconds) == {"attention", "convolution", "linear", "layout and dtype copies", "other"}
+    assert seconds["attention"] > 0 and seconds["convolution"] > 0 and seconds["linear"] > 0
