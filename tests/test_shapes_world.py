@@ -93,7 +93,7 @@ def test_full_captions_name_every_attribute():
 def test_scenes_placed_anywhere_are_read_back_as_their_words_and_never_held_out():
     """The UNet's training pool for drawings (train_unet --anywhere): the judge, which reads positions and
     sizes as regions and ranges, must read each such render as the scene its caption will say."""
-    from pipelines.shapes.drawings import WIDTH_RANGE, anywhere_scene
+    from pipelines.shapes.drawings import anywhere_scene
 
     rng = random.Random(21)
     placed = [anywhere_scene(rng) for _ in range(150)]
@@ -110,9 +110,8 @@ def test_render_pool_anywhere_is_opt_in():
     """The committed recipe's pools are unchanged without --anywhere; with it, shapes leave the grid's sizes."""
     from training.shapes.data import render_pool
 
-    plain = render_pool(30, seed=4)
-    assert render_pool(30, seed=4, anywhere=0.0)[0] == plain[0]
-    assert torch.equal(render_pool(30, seed=4, anywhere=0.0)[1], plain[1])
+    plain, unplaced = render_pool(30, seed=4), render_pool(30, seed=4, anywhere=0.0)
+    assert unplaced[0] == plain[0] and torch.equal(unplaced[1], plain[1])
     scenes, images, _ = render_pool(30, seed=4, anywhere=1.0)
     extents = [read(Image.fromarray(image.permute(1, 2, 0).numpy())).mask.any(axis=0).sum() / 128
                for image in images]
