@@ -1,6 +1,7 @@
 """Assemble the bundled model folder (diffusers format, fp16 safetensors) from the training runs.
 
     python -m training.shapes.export --runs runs/shapes --out assets/shapes [--unet DIR] [--adapters DIR]
+                                     [--adapter-scale KIND=FACTOR ...]
     python -m training.shapes.export --placeholder --out DIR   # random weights, same layout
 
 Layout: the StableDiffusionPipeline folder, plus adapters/{sketch,edge,depth} (T2IAdapter folders)."""
@@ -14,6 +15,7 @@ import torch
 
 from .architecture import ADAPTER, build_components
 from .tokenizer import build_tokenizer
+from .train_adapter import scale_residuals
 
 ADAPTER_KINDS = ("sketch", "edge", "depth")
 
@@ -30,8 +32,11 @@ def save_tokenizer(tokenizer, folder: pathlib.Path):
 
 
 def export(out: pathlib.Path, runs: pathlib.Path | None, unet_run: pathlib.Path | None = None,
-           adapters_run: pathlib.Path | None = None):
-    """`unet_run` (default runs/unet) holds unet/ and text_encoder/; `adapters_run` (default runs/adapters) KIND/."""
+           adapters_run: pathlib.Path | None = None, adapter_scales: dict[str, float] | None = None):
+    """`unet_run` (default runs/unet) holds unet/ and text_encoder/; `adapters_run` (default runs/adapters) KIND/.
+    `adapter_scales` bakes a weight into an adapter: its residuals come out that many times larger, exactly as
+    if the studio ran it at that weight (the denoising loss cannot see how strongly a drawing should win over
+    the prompt under guidance, so that is measured after training and set here)."""
     from diffusers import AutoencoderKL, StableDiffusionPipeline, T2IAdapter, UNet2DConditionModel
     from transformers import CLIPTextModel
 
@@ -51,6 +56,8 @@ def export(out: pathlib.Path, runs: pathlib.Path | None, unet_run: pathlib.Path 
         source = (adapters_run or runs / "adapters") / kind if runs is not None else None
         if source is not None and (source / "config.json").exists():
             adapter = T2IAdapter.from_pretrained(source)
+            if kind in (adapter_scales or {}):
+                scale_residuals(adapter, adapter_scales[kind])
         elif runs is None:
             torch.manual_seed(ADAPTER_KINDS.index(kind))
             adapter = T2IAdapter(**ADAPTER)
@@ -65,11 +72,28 @@ def main(argv=None):
     parser.add_argument("--out", default="assets/shapes")
     parser.add_argument("--unet", help="the UNet run (unet/, text_encoder/); default RUNS/unet")
     parser.add_argument("--adapters", help="the adapter runs (KIND/ each); default RUNS/adapters")
+    parser.add_argument("--adapter-scale", nargs="*", default=[], metavar="KIND=FACTOR",
+                        help="bake a weight into an adapter, e.g. sketch=1.6 (its residuals times FACTOR)")
     parser.add_argument("--placeholder", action="store_true", help="random weights (for code paths only)")
     args = parser.parse_args(argv)
     optional = lambda value: pathlib.Path(value) if value else None  # noqa: E731
     export(pathlib.Path(args.out), None if args.placeholder else pathlib.Path(args.runs), optional(args.unet),
-           optional(args.adapters))
+           optional(args.adapters), parse_scales(parser, args.adapter_scale))
+
+
+def parse_scales(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, float]:
+    scales = {}
+    for item in items:
+        kind, _, factor = item.partition("=")
+        try:
+            value = float(factor)
+        except ValueError:
+            value = 0.0
+        if kind not in ADAPTER_KINDS or not value > 0:
+            parser.error(f"--adapter-scale: {item!r} is not KIND=FACTOR with KIND one of {', '.join(ADAPTER_KINDS)}"
+                         " and FACTOR > 0")
+        scales[kind] = value
+    return scales
 
 
 if __name__ == "__main__":
