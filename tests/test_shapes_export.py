@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import pathlib
 
 import numpy as np
 import pytest
@@ -50,3 +51,37 @@ def test_adapter_scales_are_parsed_by_kind_and_refused_when_malformed():
     for bad in ("sketch", "paint=1.5", "edge=0", "edge=-1", "edge=x"):
         with pytest.raises(SystemExit):
             parse_scales(parser, [bad])
+
+
+def test_update_replaces_only_the_unet_and_the_adapters(tmp_path):
+    import shutil
+
+    from diffusers import T2IAdapter, UNet2DConditionModel
+    from safetensors.torch import load_file
+
+    from training.shapes.export import main
+
+    model = tmp_path / "model"
+    shutil.copytree(BUNDLED, model)
+    run, adapters = tmp_path / "run", tmp_path / "adapters"
+    unet = UNet2DConditionModel.from_pretrained(f"{BUNDLED}/unet", dtype=torch.float32)
+    with torch.no_grad():
+        unet.conv_out.bias.add_(0.25)  # a "trained" UNet that differs from the bundled one
+    unet.save_pretrained(run / "unet")
+    T2IAdapter.from_pretrained(f"{BUNDLED}/adapters/sketch", dtype=torch.float32).save_pretrained(adapters / "sketch")
+
+    main(["--update", "--unet", str(run), "--adapters", str(adapters), "--out", str(model),
+          "--adapter-scale", "sketch=2"])
+    weights = "diffusion_pytorch_model.safetensors"
+    new_unet, old_unet = load_file(model / "unet" / weights), load_file(f"{BUNDLED}/unet/{weights}")
+    assert new_unet["conv_out.bias"].dtype == torch.float16
+    assert torch.allclose(new_unet["conv_out.bias"].float(), old_unet["conv_out.bias"].float() + 0.25, atol=2e-3)
+    new_sketch = load_file(model / "adapters/sketch" / weights)
+    old_sketch = load_file(f"{BUNDLED}/adapters/sketch/{weights}")
+    assert torch.equal(new_sketch["adapter.conv_in.weight"], old_sketch["adapter.conv_in.weight"] * 2)
+    kept_files = ("text_encoder/model.safetensors", f"vae/{weights}", "tokenizer/vocab.json",
+                  f"adapters/edge/{weights}")
+    for kept in kept_files:
+        assert (model / kept).read_bytes() == (pathlib.Path(BUNDLED) / kept).read_bytes(), kept
+    with pytest.raises(SystemExit):
+        main(["--update", "--unet", str(run), "--out", str(model)])  # --adapters missing
