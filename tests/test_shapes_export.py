@@ -84,4 +84,4 @@ def test_update_replaces_only_the_unet_and_the_adapters(tmp_path):
     for kept in kept_files:
         assert (model / kept).read_bytes() == (pathlib.Path(BUNDLED) / kept).read_bytes(), kept
     with pytest.raises(SystemExit):
-        main(["--update", "--unet", str(run), "--out", str(model)])  # --adapters missing
+        main(["--update", "--adapters", str(adapters), "--out", str(model)])  # --unet missing

@@ -2,7 +2,7 @@
 
     python -m training.shapes.export --runs runs/shapes --out assets/shapes [--unet DIR] [--adapters DIR]
                                      [--adapter-scale KIND=FACTOR ...]
-    python -m training.shapes.export --update --unet RUN --adapters DIR --out assets/shapes   # UNet, adapters only
+    python -m training.shapes.export --update --unet RUN [--adapters DIR] --out assets/shapes  # those alone
     python -m training.shapes.export --placeholder --out DIR   # random weights, same layout
 
 Layout: the StableDiffusionPipeline folder, plus adapters/{sketch,edge,depth} (T2IAdapter folders)."""
@@ -61,17 +61,19 @@ def export(out: pathlib.Path, runs: pathlib.Path | None, unet_run: pathlib.Path 
         save_adapters(out, adapters_run or runs / "adapters", adapter_scales)
 
 
-def update(out: pathlib.Path, unet_run: pathlib.Path, adapters_run: pathlib.Path,
+def update(out: pathlib.Path, unet_run: pathlib.Path, adapters_run: pathlib.Path | None = None,
            adapter_scales: dict[str, float] | None = None):
-    """Replace only the UNet and the adapters of the model folder `out`, keeping its VAE, text encoder and
-    tokenizer: continuing the committed model, whose text encoder is stage 8's student, not `unet_run`'s."""
+    """Replace only the UNet (and the adapters, when given) of the model folder `out`, keeping its VAE, text
+    encoder and tokenizer: continuing the committed model, whose text encoder is stage 8's student, not
+    `unet_run`'s."""
     from diffusers import UNet2DConditionModel
 
     if not (out / "model_index.json").exists():
         raise SystemExit(f"--update: {out} is not a model folder (no model_index.json)")
     unet = UNet2DConditionModel.from_pretrained(unet_run / "unet")
     unet.to(torch.float16).save_pretrained(out / "unet", safe_serialization=True)
-    save_adapters(out, adapters_run, adapter_scales)
+    if adapters_run is not None:
+        save_adapters(out, adapters_run, adapter_scales)
 
 
 def save_adapters(out: pathlib.Path, adapters_run: pathlib.Path, adapter_scales: dict[str, float] | None):
@@ -96,15 +98,15 @@ def main(argv=None):
     parser.add_argument("--adapter-scale", nargs="*", default=[], metavar="KIND=FACTOR",
                         help="bake a weight into an adapter, e.g. sketch=1.6 (its residuals times FACTOR)")
     parser.add_argument("--update", action="store_true",
-                        help="replace only --unet's UNet and the --adapters in the --out model folder")
+                        help="replace only --unet's UNet (and the --adapters given) in the --out model folder")
     parser.add_argument("--placeholder", action="store_true", help="random weights (for code paths only)")
     args = parser.parse_args(argv)
     optional = lambda value: pathlib.Path(value) if value else None  # noqa: E731
     scales = parse_scales(parser, args.adapter_scale)
     if args.update:
-        if not (args.unet and args.adapters):
-            parser.error("--update needs --unet and --adapters")
-        return update(pathlib.Path(args.out), pathlib.Path(args.unet), pathlib.Path(args.adapters), scales)
+        if not args.unet:
+            parser.error("--update needs --unet (and takes --adapters)")
+        return update(pathlib.Path(args.out), pathlib.Path(args.unet), optional(args.adapters), scales)
     export(pathlib.Path(args.out), None if args.placeholder else pathlib.Path(args.runs), optional(args.unet),
            optional(args.adapters), scales)
 
