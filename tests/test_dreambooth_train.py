@@ -196,8 +196,8 @@ def test_dreambooth_with_the_defaults_teaches_a_missing_shape_and_keeps_the_worl
     assert before_hearts <= 0.25, f"the base model already draws hearts ({before_hearts:.0%})"
     assert after_hearts >= 0.5, f"only {after_hearts:.0%} of 'a sks shape' images are hearts"
     assert after_accuracy >= before_accuracy - 0.05, (before_accuracy, after_accuracy)
-    # Each attribute too: within 3 of the 40 prompts (the README's run: colour 2 fewer, position 1, the rest
-    # none), where the defaults before the prior's ordinary prompts lost 8 on colour.
+    # Each attribute too: within 3 of the 40 prompts (the README's run: colour 2 fewer, position 2, size 1,
+    # shape 2 more), where the defaults before the prior's ordinary prompts lost 8 on colour.
     drops = {name: round(before_scores[name] - after_scores[name], 4) for name in before_scores}
     assert max(drops.values()) <= 0.075, drops
 

@@ -18,7 +18,8 @@ FULL_LEARNING_RATE = 5e-6  # a full fine-tune's default in every family; a LoRA'
 DEFAULT_RESOLUTION = {key: f.training_resolution for key, f in FAMILIES.items()}  # pipelines/families.py
 # Settings left None take the model family's DreamBooth defaults (pipelines/families.py, Family.dreambooth),
 # filled in by `for_family` once the family is known.
-FAMILY_DEFAULTED = ("steps", "lora_rank", "batch_size", "prior_preservation", "num_class_images", "prior_target")
+FAMILY_DEFAULTED = ("steps", "lora_rank", "batch_size", "prior_preservation", "num_class_images", "prior_loss_weight",
+                    "prior_target")
 CLASS_IMAGES_DIR = ".class_images"  # beside the output folder; a leading dot keeps the models scan out
 MAX_STEPS = 100_000
 
@@ -35,7 +36,7 @@ class TrainConfig:
     class_prompt: str | None = None  # "a photo of a dog"; None: the family's, when prior preservation is on
     prior_preservation: bool | None = None
     num_class_images: int | None = None
-    prior_loss_weight: float = 1.0
+    prior_loss_weight: float | None = None
     prior_target: str | None = None
     method: str = "lora"
     steps: int | None = None

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              + family_defaults("prior_preservation"))
     parser.add_argument("--num-class-images", type=int, default=None, metavar="N",
                         help=family_defaults("num_class_images"))
-    parser.add_argument("--prior-loss-weight", type=float, default=defaults.prior_loss_weight, metavar="X")
+    parser.add_argument("--prior-loss-weight", type=float, default=None, metavar="X",
+                        help="the class images' loss against the subject's; " + family_defaults("prior_loss_weight"))
     parser.add_argument("--prior-target", default=None, metavar="images|model",
                         help="train class images toward their noise (DreamBooth) or the base model's own "
                              "prediction for them (keeps its answers; suits the bundled model); "
