@@ -53,7 +53,7 @@ def test_adapter_scales_are_parsed_by_kind_and_refused_when_malformed():
             parse_scales(parser, [bad])
 
 
-def test_update_replaces_only_the_unet_and_the_adapters(tmp_path):
+def test_update_replaces_only_the_unet_and_the_adapters(tmp_path, capsys):
     import shutil
 
     from diffusers import T2IAdapter, UNet2DConditionModel
@@ -85,3 +85,10 @@ def test_update_replaces_only_the_unet_and_the_adapters(tmp_path):
         assert (model / kept).read_bytes() == (pathlib.Path(BUNDLED) / kept).read_bytes(), kept
     with pytest.raises(SystemExit):
         main(["--update", "--adapters", str(adapters), "--out", str(model)])  # --unet missing
+    untouched = tmp_path / "untouched"
+    shutil.copytree(BUNDLED, untouched)
+    with pytest.raises(SystemExit):  # a scale for an adapter not given: refused before anything is written
+        main(["--update", "--unet", str(run), "--adapters", str(adapters), "--out", str(untouched),
+              "--adapter-scale", "depth=1.5"])
+    assert "no depth adapter run" in capsys.readouterr().err
+    assert (untouched / "unet" / weights).read_bytes() == (pathlib.Path(BUNDLED) / "unet" / weights).read_bytes()

@@ -103,6 +103,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     optional = lambda value: pathlib.Path(value) if value else None  # noqa: E731
     scales = parse_scales(parser, args.adapter_scale)
+    adapters = optional(args.adapters) or (None if args.update else pathlib.Path(args.runs) / "adapters")
+    unmatched = [kind for kind in scales if adapters is None or not (adapters / kind / "config.json").exists()]
+    if unmatched:  # checked before anything is written
+        parser.error(f"--adapter-scale: no {', '.join(unmatched)} adapter run in {adapters}")
     if args.update:
         if not args.unet:
             parser.error("--update needs --unet (and takes --adapters)")
