@@ -43,11 +43,12 @@ def test_the_hires_fix_keeps_the_judged_scene(pairs):
         whole += all(agree.values())
         for attribute, kept in agree.items():
             same[attribute] += kept
-    # Measured: position, size and background 10 of 10, shape 9, colour 7, all five 6. The colour changes where
-    # the first pass drew one between two of the palette's (a purplish blue, a red star greying at the edge),
-    # which the second pass settles on one side or the other.
+    # Measured with the bundled UNet that draws anywhere: position, size and background 10 of 10, colour 9,
+    # shape 8, all five 7. The second pass, at twice the size the model trained at, squares off two small
+    # shapes (a triangle and a star; the star's red also greys). The UNet before it kept shape 9, colour 7,
+    # all five 6: its colour changed where the first pass drew one between two of the palette's.
     assert same["position"] == same["size"] == same["background"] == 10, same
-    assert same["shape"] >= 9 and same["color"] >= 7 and whole >= 6, (whole, same)
+    assert same["shape"] >= 8 and same["color"] >= 7 and whole >= 6, (whole, same)
 
 
 def test_hires_settings_are_written_and_read_back_as_a1111_names_them(pairs):
