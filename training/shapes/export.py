@@ -89,6 +89,7 @@ def save_adapters(out: pathlib.Path, adapters_run: pathlib.Path, adapter_scales:
             scale_residuals(adapter, adapter_scales[kind])
         adapter.to(torch.float16).save_pretrained(out / "adapters" / kind, safe_serialization=True)
 
+
 def main(argv=None):
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", default="runs/shapes")
